@@ -1,0 +1,70 @@
+#pragma once
+// FileLog: the log as segment files in one directory. The on-disk format is specified in
+// eventlog/FORMAT.md; eventlog/README.md explains the design choices.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "scimsync/eventlog/log.hpp"
+
+namespace scimsync::eventlog {
+
+enum class durability {
+    always,  // one fdatasync per append request; nothing is grouped
+    batch,   // group commit: one fdatasync per batch of queued requests, ack after it (default)
+    none,    // no fdatasync at all; acknowledged writes can be lost on power failure. Tests only.
+};
+result<durability> parse_durability(std::string_view text);
+const char* to_string(durability d);
+
+struct file_log_options {
+    std::filesystem::path dir;
+    durability mode = durability::batch;
+    std::uint64_t segment_bytes = 128ull << 20;  // roll when a segment would grow past this
+    std::chrono::seconds segment_max_age{24 * 3600};
+    std::size_t max_batch_bytes = 1u << 20;  // group-commit batch cap (a bigger request still goes alone)
+    clock_fn clock = &system_utc_now;
+    bool read_only = false;  // tools: never truncate, never write; sees what is durable on disk
+    // Receives one-line notices from recovery (e.g. "dropped a torn tail of 37 bytes ...").
+    std::function<void(const std::string&)> notice;
+};
+
+// What open() found and did.
+struct recovery_report {
+    std::size_t segments = 0;
+    seq_no last_seq;
+    std::uint64_t truncated_bytes = 0;  // bytes of torn tail dropped (0 if the tail was clean)
+    std::string truncated_reason;       // why the tail was considered torn
+};
+
+class file_log final : public log {
+public:
+    // Opens (creating if needed) the log in options.dir. A torn tail of the newest segment is
+    // truncated and reported; any other damage is errc::corrupt naming segment, offset and seq.
+    static result<std::unique_ptr<file_log>> open(file_log_options options);
+    ~file_log() override;
+
+    void async_append(std::vector<event> batch, append_handler done) override;
+    result<std::unique_ptr<reader>> read_from(seq_no first) const override;
+    seq_no last_seq() const override;
+    seq_no wait_for(seq_no after, std::chrono::steady_clock::time_point deadline) const override;
+    result<digest> chain_head_at(seq_no at) const override;
+    void close() override;
+
+    const recovery_report& recovery() const;
+    // The first sequence number whose time is >= t (last_seq()+1 if none), for time ranges.
+    result<seq_no> first_at_or_after(utc_time t) const;
+    // fdatasync calls issued by the writer so far (for benchmarks and metrics).
+    std::uint64_t sync_count() const;
+
+    struct impl;
+
+private:
+    explicit file_log(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace scimsync::eventlog

@@ -1,0 +1,128 @@
+#pragma once
+// Projectors fold the log into state (views, the LDAP mirror, policy timers). The runner
+// feeds each projector every event after its checkpoint, in order, exactly once per run, and
+// takes snapshots so that start-up is "newest valid snapshot + tail", not a full replay.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "scimsync/eventlog/log.hpp"
+
+namespace scimsync::eventlog {
+
+class projector {
+public:
+    virtual ~projector() = default;
+    // Stable name; also the snapshot directory name.
+    virtual std::string name() const = 0;
+    // Bumped whenever the state's meaning or serialisation changes: older snapshots are ignored.
+    virtual std::uint32_t schema_version() const = 0;
+    // The last sequence number whose effects are in the state (0 for none).
+    virtual seq_no checkpoint() const = 0;
+    // Applies one event; called in seq order with seq == checkpoint()+1 and must advance the
+    // checkpoint to e.seq. An error stops the runner (fail closed: no event is skipped).
+    virtual result<void> apply(const event& e) = 0;
+    // Serialises the state as of checkpoint(). Projectors without snapshots return nullopt.
+    virtual std::optional<std::string> snapshot() const { return std::nullopt; }
+    // Replaces the state with a snapshot body taken at `at`.
+    virtual result<void> restore(std::string_view body, seq_no at) {
+        (void)body;
+        (void)at;
+        return fail(errc::invalid_argument, name() + " does not take snapshots");
+    }
+};
+
+// Maps events of old schema versions to the current one before a projector sees them.
+// Unknown types and future versions are errors (fail closed), never skipped.
+class upcaster {
+public:
+    virtual ~upcaster() = default;
+    virtual result<void> upcast(event& e) const = 0;
+};
+
+struct snapshot_info {
+    std::string projector;
+    std::uint32_t schema_version = 0;
+    seq_no at;
+    digest chain_head{};
+    utc_time created{};
+    std::filesystem::path file;
+};
+
+// Snapshot files: <dir>/<projector>/<seq:020>.snap, written to a temp file, fsynced, renamed,
+// directory fsynced. The header carries the chain head at `at` and the SHA-256 of the body.
+class snapshot_store {
+public:
+    explicit snapshot_store(std::filesystem::path dir, std::size_t keep = 3);
+    result<snapshot_info> write(const projector& p, seq_no at, const digest& chain_head,
+                                std::string_view body, utc_time now) const;
+    // Newest first; unreadable or damaged files are skipped (and reported through `notice`).
+    std::vector<snapshot_info> list(const std::string& projector) const;
+    result<std::string> read_body(const snapshot_info& info) const;
+
+private:
+    std::filesystem::path dir_;
+    std::size_t keep_;
+};
+
+struct runner_options {
+    std::optional<snapshot_store> snapshots;       // none: always replay from the start
+    std::uint64_t snapshot_every_events = 50'000;  // take a snapshot after this many applied events
+    const upcaster* upcast = nullptr;
+    std::function<void(const std::string&)> notice;
+};
+
+// Drives one projector from the log on its own thread. Thread-safety: start/stop/wait_until
+// may be called from any thread; the projector itself is only touched by the runner thread,
+// except before start() and after stop().
+class projector_runner {
+public:
+    projector_runner(const log& l, projector& p, runner_options options);
+    ~projector_runner();
+
+    // Loads the newest snapshot that matches this log's history and schema, then catches up
+    // with the log synchronously (so the state is current when this returns), then follows
+    // the log on a background thread.
+    result<void> start();
+    // Catches up synchronously on the calling thread and returns; no background thread.
+    // For tools and tests that want a one-shot replay.
+    result<void> run_once();
+    void stop();
+
+    // Blocks until the projector has applied `seq` or the deadline passes; false on timeout
+    // or if the runner failed. Used for read-your-writes after an append.
+    bool wait_until(seq_no seq, std::chrono::steady_clock::time_point deadline) const;
+    seq_no applied() const;
+    // The error that stopped the runner, if any.
+    std::optional<error> failure() const;
+    // Writes a snapshot now (e.g. at clean shutdown), from the runner's consistent state.
+    result<void> snapshot_now();
+
+private:
+    result<void> load_snapshot();
+    result<std::uint64_t> catch_up();
+    result<void> take_snapshot_locked();
+    void follow();
+
+    const log& log_;
+    projector& projector_;
+    runner_options options_;
+    std::unique_ptr<reader> reader_;     // kept across catch-ups: the follower resumes it
+    std::uint64_t since_snapshot_ = 0;
+    mutable std::mutex mu_;              // guards projector_ state against snapshot_now()
+    mutable std::condition_variable applied_cv_;
+    std::atomic<std::uint64_t> applied_{0};
+    std::optional<error> failure_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace scimsync::eventlog

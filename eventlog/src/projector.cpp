@@ -1,0 +1,159 @@
+#include "scimsync/eventlog/projector.hpp"
+
+namespace scimsync::eventlog {
+
+namespace {
+// How long the follower waits on the log before re-checking stop(): bounds shutdown latency.
+constexpr auto follow_poll = std::chrono::milliseconds(50);
+}  // namespace
+
+projector_runner::projector_runner(const log& l, projector& p, runner_options options)
+    : log_(l), projector_(p), options_(std::move(options)) {}
+
+projector_runner::~projector_runner() { stop(); }
+
+result<void> projector_runner::load_snapshot() {
+    if (!options_.snapshots || projector_.checkpoint().value != 0) return {};
+    auto note = [&](const std::string& s) {
+        if (options_.notice) options_.notice(s);
+    };
+    for (const auto& info : options_.snapshots->list(projector_.name())) {
+        const std::string which = "snapshot " + info.file.filename().string() + " of " +
+                                  projector_.name();
+        if (info.schema_version != projector_.schema_version()) {
+            note(which + " has schema version " + std::to_string(info.schema_version) +
+                 ", this build uses " + std::to_string(projector_.schema_version()) + "; skipped");
+            continue;
+        }
+        auto head = log_.chain_head_at(info.at);
+        if (!head || *head != info.chain_head) {
+            note(which + " does not match this log's history at seq " +
+                 std::to_string(info.at.value) + "; skipped");
+            continue;
+        }
+        auto body = options_.snapshots->read_body(info);
+        if (!body) {
+            note(which + ": " + body.error().message + "; skipped");
+            continue;
+        }
+        std::lock_guard lk(mu_);
+        if (auto r = projector_.restore(*body, info.at); !r) {
+            note(which + " could not be restored: " + r.error().message + "; skipped");
+            continue;
+        }
+        applied_ = projector_.checkpoint().value;
+        note("loaded " + which + " at seq " + std::to_string(info.at.value));
+        return {};
+    }
+    return {};
+}
+
+result<std::uint64_t> projector_runner::catch_up() {
+    if (!reader_) {
+        auto r = log_.read_from(projector_.checkpoint().next());
+        if (!r) return std::unexpected(r.error());
+        reader_ = std::move(*r);
+    }
+    std::uint64_t applied = 0;
+    event e;
+    while (!stop_.load(std::memory_order_relaxed)) {
+        auto got = reader_->next(e);
+        if (!got) return std::unexpected(got.error());
+        if (!*got) break;
+        std::unique_lock lk(mu_);
+        const seq_no expected = projector_.checkpoint().next();
+        if (e.seq < expected) continue;  // already applied (e.g. from a snapshot)
+        if (e.seq != expected)
+            return fail(errc::corrupt,
+                        projector_.name() + " expected seq " + std::to_string(expected.value) +
+                            " but the log gave " + std::to_string(e.seq.value),
+                        e.seq);
+        if (options_.upcast) {
+            if (auto r = options_.upcast->upcast(e); !r) return std::unexpected(r.error());
+        }
+        if (auto r = projector_.apply(e); !r) return std::unexpected(r.error());
+        applied_.store(e.seq.value);
+        ++applied;
+        if (options_.snapshots && ++since_snapshot_ >= options_.snapshot_every_events) {
+            if (auto r = take_snapshot_locked(); !r && options_.notice)
+                options_.notice("snapshot of " + projector_.name() + " failed: " +
+                                r.error().message);
+        }
+        lk.unlock();
+        applied_cv_.notify_all();
+    }
+    return applied;
+}
+
+result<void> projector_runner::take_snapshot_locked() {
+    since_snapshot_ = 0;
+    if (!options_.snapshots) return {};
+    auto body = projector_.snapshot();
+    if (!body) return {};
+    const seq_no at = projector_.checkpoint();
+    if (at.value == 0) return {};
+    auto head = log_.chain_head_at(at);
+    if (!head) return std::unexpected(head.error());
+    auto w = options_.snapshots->write(projector_, at, *head, *body, system_utc_now());
+    if (!w) return std::unexpected(w.error());
+    return {};
+}
+
+result<void> projector_runner::snapshot_now() {
+    std::lock_guard lk(mu_);
+    return take_snapshot_locked();
+}
+
+result<void> projector_runner::run_once() {
+    if (auto r = load_snapshot(); !r) return r;
+    auto n = catch_up();
+    if (!n) {
+        std::lock_guard lk(mu_);
+        failure_ = n.error();
+        applied_cv_.notify_all();
+        return std::unexpected(n.error());
+    }
+    return {};
+}
+
+result<void> projector_runner::start() {
+    if (auto r = run_once(); !r) return r;
+    thread_ = std::thread([this] { follow(); });
+    return {};
+}
+
+void projector_runner::follow() {
+    while (!stop_.load()) {
+        log_.wait_for(seq_no{applied_.load()}, std::chrono::steady_clock::now() + follow_poll);
+        auto n = catch_up();
+        if (!n) {
+            std::lock_guard lk(mu_);
+            failure_ = n.error();
+            if (options_.notice)
+                options_.notice(projector_.name() + " stopped: " + n.error().message);
+            applied_cv_.notify_all();
+            return;
+        }
+    }
+}
+
+void projector_runner::stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+bool projector_runner::wait_until(seq_no seq, std::chrono::steady_clock::time_point deadline) const {
+    std::unique_lock lk(mu_);
+    return applied_cv_.wait_until(lk, deadline, [&] {
+        return applied_.load() >= seq.value || failure_.has_value();
+    }) && applied_.load() >= seq.value;
+}
+
+seq_no projector_runner::applied() const { return seq_no{applied_.load()}; }
+
+std::optional<error> projector_runner::failure() const {
+    std::lock_guard lk(mu_);
+    return failure_;
+}
+
+}  // namespace scimsync::eventlog
