@@ -792,8 +792,8 @@ file_log::file_log(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 file_log::~file_log() { close(); }
 
 result<std::unique_ptr<file_log>> file_log::open(file_log_options options) {
-    if (options.segment_bytes < 4096)
-        return fail(errc::invalid_argument, "segment size must be at least 4096 bytes");
+    if (options.segment_bytes < 256)
+        return fail(errc::invalid_argument, "segment size must be at least 256 bytes");
     auto p = std::make_unique<impl>();
     p->opt = std::move(options);
     if (!p->opt.clock) p->opt.clock = &system_utc_now;

@@ -1,0 +1,173 @@
+#include <catch2/catch.hpp>
+#include <map>
+#include <sstream>
+
+#include "log_fixture.hpp"
+#include "scimsync/eventlog/projector.hpp"
+
+namespace el = scimsync::eventlog;
+namespace fs = std::filesystem;
+using namespace scimsync::testing;
+
+namespace {
+
+// Counts events per stream and remembers every seq it saw (to prove exactly-once).
+class counting_projector final : public el::projector {
+public:
+    std::string name() const override { return "counter"; }
+    std::uint32_t schema_version() const override { return schema; }
+    el::seq_no checkpoint() const override { return at; }
+    el::result<void> apply(const el::event& e) override {
+        ++per_stream[e.stream];
+        seen.push_back(e.seq.value);
+        at = e.seq;
+        return {};
+    }
+    std::optional<std::string> snapshot() const override {
+        std::ostringstream out;
+        for (const auto& [k, v] : per_stream) out << k << ' ' << v << '\n';
+        return out.str();
+    }
+    el::result<void> restore(std::string_view body, el::seq_no seq) override {
+        per_stream.clear();
+        std::istringstream in{std::string(body)};
+        std::string k;
+        std::uint64_t v = 0;
+        while (in >> k >> v) per_stream[k] = v;
+        at = seq;
+        restored_from = seq;
+        return {};
+    }
+
+    std::uint32_t schema = 1;
+    el::seq_no at;
+    std::map<std::string, std::uint64_t> per_stream;
+    std::vector<std::uint64_t> seen;
+    el::seq_no restored_from;
+};
+
+const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(10); };
+
+}  // namespace
+
+TEST_CASE("a projector gets every event after its checkpoint exactly once, in order",
+          "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, 40)).has_value());
+    counting_projector p;
+    el::projector_runner runner(*log, p, {});
+    REQUIRE(runner.start().has_value());
+    REQUIRE(runner.applied().value == 40);
+    for (std::uint64_t i = 41; i <= 100; i += 5) REQUIRE(log->append(sample_batch(i, 5)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{100}, soon()));
+    runner.stop();
+    REQUIRE(p.seen.size() == 100);
+    for (std::size_t i = 0; i < p.seen.size(); ++i) REQUIRE(p.seen[i] == i + 1);
+}
+
+TEST_CASE("start-up from a snapshot plus the tail equals a full replay", "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, 500)).has_value());
+    el::runner_options with_snapshots;
+    with_snapshots.snapshots.emplace(dir.path() / "snapshots");
+    with_snapshots.snapshot_every_events = 120;
+    {
+        counting_projector p;
+        el::projector_runner runner(*log, p, with_snapshots);
+        REQUIRE(runner.run_once().has_value());
+    }
+    REQUIRE(log->append(sample_batch(501, 30)).has_value());
+    counting_projector from_snapshot;
+    el::projector_runner r1(*log, from_snapshot, with_snapshots);
+    REQUIRE(r1.run_once().has_value());
+    REQUIRE(from_snapshot.restored_from.value == 480);  // newest of 120, 240, 360, 480
+    REQUIRE(from_snapshot.seen.size() == 50);           // only the tail was replayed
+    counting_projector full;
+    el::projector_runner r2(*log, full, {});
+    REQUIRE(r2.run_once().has_value());
+    REQUIRE(full.per_stream == from_snapshot.per_stream);
+    REQUIRE(full.at == from_snapshot.at);
+    // Only the newest three snapshots are kept.
+    REQUIRE(with_snapshots.snapshots->list("counter").size() == 3);
+}
+
+TEST_CASE("a snapshot from a different history is not loaded", "[eventlog][projector]") {
+    temp_dir dir;
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    {
+        auto other = open_log(log_options(dir.path() / "other"));
+        REQUIRE(other->append(sample_batch(1, 10)).has_value());
+        counting_projector p;
+        el::projector_runner r(*other, p, opt);
+        REQUIRE(r.run_once().has_value());
+        REQUIRE(r.snapshot_now().has_value());
+    }
+    auto log = open_log(log_options(dir.path() / "log"));  // new genesis: another history
+    REQUIRE(log->append(sample_batch(1, 10)).has_value());
+    std::vector<std::string> notices;
+    opt.notice = [&](const std::string& s) { notices.push_back(s); };
+    counting_projector p;
+    el::projector_runner r(*log, p, opt);
+    REQUIRE(r.run_once().has_value());
+    REQUIRE(p.restored_from.value == 0);
+    REQUIRE(p.seen.size() == 10);
+    REQUIRE_FALSE(notices.empty());
+    REQUIRE_THAT(notices[0], Catch::Contains("does not match this log's history"));
+}
+
+TEST_CASE("a snapshot of another schema version or with a damaged body is skipped",
+          "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, 20)).has_value());
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    {
+        counting_projector p;
+        el::projector_runner r(*log, p, opt);
+        REQUIRE(r.run_once().has_value());
+        REQUIRE(r.snapshot_now().has_value());
+    }
+    SECTION("schema version bumped") {
+        counting_projector p;
+        p.schema = 2;
+        el::projector_runner r(*log, p, opt);
+        REQUIRE(r.run_once().has_value());
+        REQUIRE(p.restored_from.value == 0);
+        REQUIRE(p.seen.size() == 20);
+    }
+    SECTION("body damaged") {
+        const auto file = opt.snapshots->list("counter").front().file;
+        flip_byte(file, fs::file_size(file) - 40);
+        counting_projector p;
+        el::projector_runner r(*log, p, opt);
+        REQUIRE(r.run_once().has_value());
+        REQUIRE(p.restored_from.value == 0);
+        REQUIRE(p.seen.size() == 20);
+    }
+}
+
+TEST_CASE("an upcaster error stops the projector instead of skipping the event",
+          "[eventlog][projector]") {
+    struct refuse_all final : el::upcaster {
+        el::result<void> upcast(el::event& e) const override {
+            return el::fail(el::errc::unknown_event, "unknown event type " + e.type, e.seq);
+        }
+    } refuse;
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, 3)).has_value());
+    counting_projector p;
+    el::runner_options opt;
+    opt.upcast = &refuse;
+    el::projector_runner r(*log, p, opt);
+    auto res = r.run_once();
+    REQUIRE_FALSE(res.has_value());
+    REQUIRE(res.error().code == el::errc::unknown_event);
+    REQUIRE(p.seen.empty());
+    REQUIRE(r.failure().has_value());
+    REQUIRE_FALSE(r.wait_until(el::seq_no{1}, soon()));
+}
