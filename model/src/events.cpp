@@ -1,0 +1,106 @@
+#include "scimsync/model/events.hpp"
+
+namespace scimsync::model {
+
+namespace el = scimsync::eventlog;
+
+void event_catalogue::add(event_type type, std::map<std::uint16_t, upcast_fn> upcasters) {
+    for (auto& [from, fn] : upcasters) upcasters_[{type.name, from}] = std::move(fn);
+    by_name_[type.name] = types_.size();
+    types_.push_back(std::move(type));
+}
+
+const event_type* event_catalogue::find(std::string_view name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : &types_[it->second];
+}
+
+el::result<void> event_catalogue::upcast(el::event& e) const {
+    const event_type* t = find(e.type);
+    if (t == nullptr)
+        return el::fail(el::errc::unknown_event,
+                        "event type \"" + e.type + "\" at seq " + std::to_string(e.seq.value) +
+                            " is not known to this build",
+                        e.seq);
+    if (e.version > t->version)
+        return el::fail(el::errc::future_version,
+                        e.type + " v" + std::to_string(e.version) + " at seq " +
+                            std::to_string(e.seq.value) + " is newer than this build (v" +
+                            std::to_string(t->version) + "); upgrade scimsync",
+                        e.seq);
+    if (e.version == t->version) return {};
+    auto data = nlohmann::json::parse(e.data, nullptr, false);
+    if (data.is_discarded())
+        return el::fail(el::errc::corrupt, "event data at seq " + std::to_string(e.seq.value) +
+                                               " is not JSON", e.seq);
+    while (e.version < t->version) {
+        auto it = upcasters_.find({e.type, e.version});
+        if (it == upcasters_.end())
+            return el::fail(el::errc::unknown_event,
+                            "no upcaster for " + e.type + " v" + std::to_string(e.version),
+                            e.seq);
+        data = it->second(std::move(data));
+        ++e.version;
+    }
+    e.data = data.dump();
+    return {};
+}
+
+el::result<void> event_catalogue::validate(const el::event& e) const {
+    const event_type* t = find(e.type);
+    if (t == nullptr)
+        return el::fail(el::errc::unknown_event, "event type \"" + e.type + "\" is not known");
+    if (e.version != t->version)
+        return el::fail(el::errc::invalid_argument,
+                        e.type + " must be written at v" + std::to_string(t->version));
+    const bool stream_ok = t->singleton ? e.stream == t->stream_kind
+                                        : e.stream.size() > t->stream_kind.size() + 1 &&
+                                              e.stream.starts_with(t->stream_kind + "/");
+    if (!stream_ok)
+        return el::fail(el::errc::invalid_argument, e.type + " belongs on a \"" +
+                                                        t->stream_pattern() + "\" stream, not \"" +
+                                                        e.stream + "\"");
+    auto data = nlohmann::json::parse(e.data, nullptr, false);
+    if (!data.is_object())
+        return el::fail(el::errc::invalid_argument, e.type + " data must be a JSON object");
+    for (const auto& key : t->required)
+        if (!data.contains(key))
+            return el::fail(el::errc::invalid_argument,
+                            e.type + " data lacks the required field \"" + key + "\"");
+    return {};
+}
+
+const event_catalogue& catalogue() {
+    static const event_catalogue standard = [] {
+        event_catalogue c;
+        c.add({"UserCreated", 1, "User", false,
+               "a user was created; data holds its full resulting SCIM resource",
+               {"id", "resource"}});
+        c.add({"UserReplaced", 1, "User", false,
+               "a user's attributes changed (PUT or PATCH); data holds the full resulting resource",
+               {"id", "resource"}});
+        c.add({"UserDeleted", 1, "User", false, "a user was deleted", {"id"}});
+        c.add({"GroupCreated", 1, "Group", false,
+               "a group was created; data holds its resource and initial members",
+               {"id", "resource", "members"}});
+        c.add({"GroupReplaced", 1, "Group", false,
+               "a group's own attributes changed (not its members); data holds the resulting resource",
+               {"id", "resource"}});
+        c.add({"GroupMembersChanged", 1, "Group", false,
+               "members were added to and/or removed from a group (a deterministic delta)",
+               {"id", "added", "removed"}});
+        c.add({"GroupDeleted", 1, "Group", false, "a group was deleted", {"id"}});
+        c.add({"TokenIssued", 1, "Token", false,
+               "a SCIM bearer token was issued; only its hash is recorded",
+               {"id", "name", "hash", "expires"}});
+        c.add({"TokenRevoked", 1, "Token", false, "a SCIM bearer token was revoked", {"id"}});
+        c.add({"ProvisioningDisabled", 1, "Provisioning", true,
+               "SCIM provisioning was switched off; SCIM requests are refused until enabled", {}});
+        c.add({"ProvisioningEnabled", 1, "Provisioning", true,
+               "SCIM provisioning was switched back on", {}});
+        return c;
+    }();
+    return standard;
+}
+
+}  // namespace scimsync::model
