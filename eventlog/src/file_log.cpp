@@ -363,6 +363,7 @@ struct file_log::impl {
     // Writer-owned (only the writer thread touches these once it runs).
     io::file active;
     std::uint64_t active_end = 0;
+    std::uint64_t allocated = 0;  // bytes in the active file: data up to active_end, then zeros
     std::uint64_t last_indexed = 0;
     seq_no next_seq{1};
     digest head{};
@@ -388,6 +389,15 @@ struct file_log::impl {
     std::atomic<std::uint64_t> syncs{0};
     std::thread writer;
 
+    // Completions run on their own thread so that waking many appenders overlaps the next
+    // batch's write and fdatasync instead of delaying it.
+    std::mutex cmu;
+    std::condition_variable ccv;
+    std::deque<std::vector<pending>> completed;
+    bool completions_done = false;
+    std::thread completer;
+    void completer_loop();
+
     void notice(const std::string& s) const {
         if (opt.notice) opt.notice(s);
     }
@@ -397,6 +407,8 @@ struct file_log::impl {
     result<void> scan_active(segment_meta& seg, scan::chain_state& chain);
     result<void> create_segment(seq_no base, const digest& head_before, utc_time now);
     result<void> roll(utc_time now);
+    result<void> ensure_allocated(std::uint64_t end);
+    result<void> trim_preallocation(std::uint64_t end);
     void writer_loop();
     void write_batch(std::vector<pending>& batch);
     void write_commit_hint(bool force);
@@ -415,6 +427,7 @@ result<void> file_log::impl::create_segment(seq_no base, const digest& head_befo
     if (!f) return std::unexpected(f.error());
     active = std::move(*f);
     active_end = segment_header_size;
+    allocated = segment_header_size;
     active_created = now;
     last_indexed = 0;
     segment_meta meta;
@@ -535,16 +548,19 @@ result<void> file_log::impl::scan_active(segment_meta& seg, scan::chain_state& c
             if (seg.sealed)
                 return corrupt(seg.path, pos, chain.next, "data after the SEAL record");
         }
-        report.truncated_bytes = *size - pos;
-        report.truncated_reason = zeros ? "zero-filled tail" : why;
         if (!opt.read_only) {
             if (auto r = writable.truncate(pos); !r) return r;
             if (auto r = writable.datasync(); !r) return r;
         }
-        notice((opt.read_only ? "found" : "dropped") + std::string(" a torn tail of ") +
-               std::to_string(*size - pos) + " bytes at " + scan::where(seg.path, pos, chain.next) +
-               (why.empty() ? std::string() : ": " + why) +
-               "; it was never acknowledged, every record before it is intact");
+        // A zero tail is preallocated space left by a crash: nothing was lost, nothing to say.
+        if (!zeros) {
+            report.truncated_bytes = *size - pos;
+            report.truncated_reason = why.empty() ? "unexpected data" : why;
+            notice((opt.read_only ? "found" : "dropped") + std::string(" a torn tail of ") +
+                   std::to_string(*size - pos) + " bytes at " +
+                   scan::where(seg.path, pos, chain.next) + ": " + report.truncated_reason +
+                   "; it was never acknowledged, every record before it is intact");
+        }
     }
     if (!opt.read_only && !seg.sealed) active = std::move(writable);
     return {};
@@ -597,6 +613,7 @@ result<void> file_log::impl::recover() {
         report.segments = st->segments.size();
     } else if (!opt.read_only) {
         active_end = last.end;
+        allocated = last.end;
         active_created = last.created;
         last_indexed = last.index.empty() ? 0 : last.index.back().pos;
     }
@@ -639,6 +656,9 @@ result<void> file_log::impl::roll(utc_time now) {
     format::put_u32(seal.data() + frame_header_size, h.frame_len);
     format::put_u32(seal.data() + 4, format::frame_crc(seal));
     if (auto r = active.pwrite_all(seal, active_end); !r) return r;
+    if (allocated > active_end + seal.size()) {
+        if (auto r = active.truncate(active_end + seal.size()); !r) return r;
+    }
     if (opt.mode != durability::none) {
         if (auto r = active.datasync(); !r) return r;
     }
@@ -678,10 +698,57 @@ void file_log::impl::writer_loop() {
             }
         }
         write_batch(batch);
-        for (auto& p : batch) p.done(std::move(p.outcome));
+        {
+            std::lock_guard lk(cmu);
+            completed.push_back(std::move(batch));
+        }
+        ccv.notify_one();
         batch.clear();
     }
+    if (!fatal && active.is_open()) {
+        if (auto r = trim_preallocation(active_end); !r) notice(r.error().message);
+    }
     write_commit_hint(true);
+    {
+        std::lock_guard lk(cmu);
+        completions_done = true;
+    }
+    ccv.notify_one();
+}
+
+void file_log::impl::completer_loop() {
+    while (true) {
+        std::vector<pending> batch;
+        {
+            std::unique_lock lk(cmu);
+            ccv.wait(lk, [&] { return !completed.empty() || completions_done; });
+            if (completed.empty()) return;
+            batch = std::move(completed.front());
+            completed.pop_front();
+        }
+        for (auto& p : batch) p.done(std::move(p.outcome));
+    }
+}
+
+result<void> file_log::impl::ensure_allocated(std::uint64_t end) {
+    if (opt.preallocate_bytes == 0 || end <= allocated) return {};
+    static const std::string zeros(1u << 20, '\0');
+    const std::uint64_t target = std::max<std::uint64_t>(end, allocated + opt.preallocate_bytes);
+    while (allocated < target) {
+        const std::size_t n = std::size_t(std::min<std::uint64_t>(zeros.size(), target - allocated));
+        if (auto r = active.pwrite_all(std::string_view(zeros).substr(0, n), allocated); !r)
+            return r;
+        allocated += n;
+    }
+    return {};
+}
+
+result<void> file_log::impl::trim_preallocation(std::uint64_t end) {
+    if (allocated <= end) return {};
+    if (auto r = active.truncate(end); !r) return r;
+    allocated = end;
+    if (opt.mode != durability::none) return active.datasync();
+    return {};
 }
 
 void file_log::impl::write_batch(std::vector<pending>& batch) {
@@ -762,6 +829,7 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
         head = new_head;
     }
     const std::uint64_t pos = active_end;
+    if (auto r = ensure_allocated(pos + frame.size()); !r) return give_up(r.error());
     if (auto r = active.pwrite_all(frame, pos); !r) return give_up(r.error());
     if (opt.mode != durability::none) {
         if (auto r = active.datasync(); !r) return give_up(r.error());
@@ -805,6 +873,7 @@ result<std::unique_ptr<file_log>> file_log::open(file_log_options options) {
     if (!p->opt.read_only) {
         impl* raw = p.get();
         p->writer = std::thread([raw] { raw->writer_loop(); });
+        p->completer = std::thread([raw] { raw->completer_loop(); });
     }
     return std::unique_ptr<file_log>(new file_log(std::move(p)));
 }
@@ -883,6 +952,7 @@ void file_log::close() {
     }
     impl_->qcv.notify_all();
     if (impl_->writer.joinable()) impl_->writer.join();
+    if (impl_->completer.joinable()) impl_->completer.join();
     {
         std::lock_guard lk(impl_->st->mu);
         impl_->st->closed = true;

@@ -13,7 +13,10 @@ result<std::string_view> segment_reader::bytes(std::uint64_t pos, std::size_t n,
     n = std::size_t(std::min<std::uint64_t>(n, limit - pos));
     if (pos >= buf_off_ && pos + n <= buf_off_ + buf_len_)
         return std::string_view(buf_.data() + (pos - buf_off_), n);
-    const std::size_t want = std::max<std::size_t>(n, 1u << 20);
+    // Never buffer past `limit`: bytes beyond it may still change (preallocated zeros, a write
+    // in progress), while everything below it is durable and immutable.
+    const std::size_t want =
+        std::size_t(std::min<std::uint64_t>(std::max<std::size_t>(n, 1u << 20), limit - pos));
     if (buf_.size() < want) buf_.resize(want);
     auto got = file_.pread(buf_.data(), want, pos);
     if (!got) return std::unexpected(got.error());
