@@ -76,8 +76,8 @@ result<utc_time> parse_time(std::string_view text) {
     return utc_time(std::chrono::microseconds(std::int64_t(secs) * 1'000'000 + frac_us));
 }
 
-nlohmann::json to_json(const event& e) {
-    nlohmann::json j;
+nlohmann::ordered_json to_json(const event& e) {
+    nlohmann::ordered_json j;
     j["seq"] = e.seq.value;
     j["time"] = format_time(e.time);
     j["type"] = e.type;
@@ -86,8 +86,8 @@ nlohmann::json to_json(const event& e) {
     j["actor"] = e.actor;
     j["request_id"] = e.request_id;
     j["stream"] = e.stream;
-    auto data = nlohmann::json::parse(e.data, nullptr, false);
-    j["data"] = data.is_discarded() ? nlohmann::json(e.data) : std::move(data);
+    auto data = nlohmann::ordered_json::parse(e.data, nullptr, false);
+    j["data"] = data.is_discarded() ? nlohmann::ordered_json(e.data) : std::move(data);
     return j;
 }
 
@@ -131,6 +131,10 @@ result<event> event_from_json(const nlohmann::json& j) {
         return fail(errc::invalid_argument, "event field \"data\" must be a JSON object");
     e.data = data->dump();  // nlohmann objects are ordered by key: this is the canonical form
     return e;
+}
+
+result<event> event_from_json(const nlohmann::ordered_json& j) {
+    return event_from_json(nlohmann::json(j));
 }
 
 }  // namespace scimsync::eventlog

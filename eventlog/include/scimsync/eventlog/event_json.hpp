@@ -17,8 +17,11 @@ std::string format_time(utc_time t);
 // (midnight UTC).
 result<utc_time> parse_time(std::string_view text);
 
-nlohmann::json to_json(const event& e);
+// Keys in envelope order (seq first) for people reading dumps; `data` stays canonical (sorted).
+// Data that is not valid JSON (only possible in a damaged or foreign log) is kept as a string.
+nlohmann::ordered_json to_json(const event& e);
 // `seq` and `time` are optional on input (they are assigned by the log on append).
 result<event> event_from_json(const nlohmann::json& j);
+result<event> event_from_json(const nlohmann::ordered_json& j);
 
 }  // namespace scimsync::eventlog
