@@ -1,0 +1,50 @@
+#pragma once
+// scimsyncd's settings: defaults suited to a systemd install, a TOML file on top, flags on top
+// of that. The TOML keys are documented in docs/ (the configuration reference).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "scimsync/eventlog/file_log.hpp"
+
+namespace scimsync::daemon {
+
+inline constexpr std::string_view default_config_path = "/etc/scimsync/scimsyncd.toml";
+inline constexpr std::string_view default_data_dir = "/var/lib/scimsync";
+inline constexpr std::string_view default_admin_socket = "/run/scimsync/admin.sock";
+
+struct listen_address {
+    std::string host = "127.0.0.1";  // an IPv4 or IPv6 literal, without brackets
+    std::uint16_t port = 8080;
+};
+
+// "HOST:PORT" or "[V6]:PORT"; HOST must be an IP literal. Error: what is wrong, one line.
+std::expected<listen_address, std::string> parse_listen(std::string_view text);
+// The inverse, with IPv6 in brackets.
+std::string to_string(const listen_address& a);
+
+struct daemon_config {
+    std::filesystem::path data_dir{default_data_dir};
+    listen_address listen;
+    std::filesystem::path admin_socket{default_admin_socket};
+    eventlog::durability durability = eventlog::durability::batch;
+    std::uint64_t segment_bytes = 128ull << 20;
+    std::size_t body_limit_bytes = 1u << 20;
+    std::chrono::seconds read_timeout{30};
+    unsigned threads = 2;
+
+    std::filesystem::path log_dir() const { return data_dir / "log"; }
+};
+
+// Applies the settings found in the TOML file `file` on top of `config`. Unknown keys, wrong
+// types and out-of-range values are errors. The error is one line naming the file, the line and
+// the key: "FILE:LINE: KEY: what is wrong". Relative paths in the file are kept as written.
+std::expected<void, std::string> apply_config_file(const std::filesystem::path& file,
+                                                   daemon_config& config);
+
+}  // namespace scimsync::daemon

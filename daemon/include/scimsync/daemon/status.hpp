@@ -1,0 +1,36 @@
+#pragma once
+// The daemon's self-description: GET /healthz, GET /readyz and the `status` admin command.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "scimsync/daemon/admin_commands.hpp"
+#include "scimsync/daemon/router.hpp"
+#include "scimsync/eventlog/file_log.hpp"
+
+namespace scimsync::daemon {
+
+// Filled by the composition root before the server runs; afterwards only `log_open` changes
+// (it is cleared when the drain starts, so /readyz turns 503 while the daemon shuts down).
+struct daemon_status {
+    std::string version;
+    std::filesystem::path data_dir;
+    std::filesystem::path log_dir;
+    eventlog::durability durability = eventlog::durability::batch;
+    std::string listen_url;  // "http://HOST:PORT" as bound
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    std::atomic<bool> log_open{false};
+};
+
+// GET /healthz -> 200 {"status":"ok"} while the process serves at all.
+// GET /readyz  -> 200 {"status":"ready","last_seq":N} while the log is open and its directory
+//                 writable, else 503 {"status":"not ready","reason":...}.
+void add_health_routes(router& routes, const eventlog::log& log, const daemon_status& status);
+
+// status -> {"version","last_seq","durability","data_dir","listen","uptime_s"}.
+void add_status_command(command_registry& commands, const eventlog::log& log,
+                        const daemon_status& status);
+
+}  // namespace scimsync::daemon

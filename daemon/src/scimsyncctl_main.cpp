@@ -1,0 +1,337 @@
+// scimsyncctl: talks to a running scimsyncd over the admin socket, and audits a log directory
+// offline (no daemon needed) with `log verify | stats | dump`.
+//
+// Exit codes (DESIGN.md): 0 success, 1 the check found a problem or the daemon could not do
+// what was asked (or is not running), 2 usage or configuration error. Errors are one line on
+// stderr; machine output (--json) goes to stdout.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "progress.hpp"
+#include "scimsync/daemon/admin_client.hpp"
+#include "scimsync/daemon/config.hpp"
+#include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/eventlog/file_log.hpp"
+#include "scimsync/eventlog/verify.hpp"
+
+namespace {
+
+namespace el = scimsync::eventlog;
+namespace sd = scimsync::daemon;
+
+constexpr int exit_ok = 0;
+constexpr int exit_problem = 1;
+constexpr int exit_usage = 2;
+
+void say(const std::string& line) {
+    std::cerr << "scimsyncctl: " << line << '\n' << std::flush;
+}
+
+struct global_options {
+    std::string socket{sd::default_admin_socket};
+    std::string data_dir{sd::default_data_dir};
+    bool json = false;
+
+    std::filesystem::path log_dir() const { return std::filesystem::path(data_dir) / "log"; }
+};
+
+std::string duration_text(std::int64_t seconds) {
+    const std::int64_t d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
+                       s = seconds % 60;
+    std::string out;
+    if (d > 0) out += std::to_string(d) + "d ";
+    if (d > 0 || h > 0) out += std::to_string(h) + "h ";
+    if (d > 0 || h > 0 || m > 0) out += std::to_string(m) + "m ";
+    return out + std::to_string(s) + "s";
+}
+
+// A JSON value shown to a human: strings without quotes.
+std::string plain(const nlohmann::json& v) {
+    return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+int cmd_status(const global_options& g) {
+    auto r = sd::admin_call(g.socket, "status");
+    if (!r) {
+        say(r.error().message);
+        return exit_problem;
+    }
+    const auto& s = *r;
+    if (g.json) {
+        std::cout << s.dump() << '\n';
+        return exit_ok;
+    }
+    std::cout << "scimsyncd " << plain(s.value("version", nlohmann::json("?"))) << " is running\n"
+              << "  listen      " << plain(s.value("listen", nlohmann::json(""))) << '\n'
+              << "  data dir    " << plain(s.value("data_dir", nlohmann::json(""))) << '\n'
+              << "  durability  " << plain(s.value("durability", nlohmann::json(""))) << '\n'
+              << "  last seq    " << plain(s.value("last_seq", nlohmann::json(0))) << '\n'
+              << "  uptime      " << duration_text(s.value("uptime_s", std::int64_t{0})) << '\n';
+    return exit_ok;
+}
+
+// The offline commands need an existing log directory; a wrong --data-dir is a usage error.
+bool log_dir_exists(const global_options& g) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(g.log_dir(), ec)) return true;
+    say("no log directory at " + g.log_dir().string() + " (set --data-dir)");
+    return false;
+}
+
+bool stderr_is_terminal() {
+    return ::isatty(STDERR_FILENO) == 1;
+}
+
+int cmd_log_verify(const global_options& g) {
+    if (!log_dir_exists(g)) return exit_usage;
+    sd::progress_meter meter("verifying", stderr_is_terminal());
+    auto r = el::verify_log(g.log_dir(), meter.callback());
+    meter.finish();
+    if (!r) {
+        say("log verify: " + r.error().message);
+        return exit_problem;
+    }
+    const auto& rep = *r;
+    if (g.json) {
+        nlohmann::ordered_json j;
+        j["ok"] = !rep.problem.has_value();
+        j["segments"] = rep.segments;
+        j["frames"] = rep.frames;
+        j["events"] = rep.events;
+        j["bytes"] = rep.bytes;
+        j["last_good_seq"] = rep.last_good.value;
+        j["chain_head"] = el::to_hex(rep.chain_head);
+        if (rep.problem) {
+            j["problem"] = {{"seq", rep.problem->seq.value},
+                            {"segment", rep.problem->segment.string()},
+                            {"offset", rep.problem->offset},
+                            {"what", rep.problem->what}};
+        } else {
+            j["problem"] = nullptr;
+        }
+        std::cout << j.dump() << '\n';
+    }
+    if (rep.problem) {
+        const auto& p = *rep.problem;
+        say("log verify: first bad seq " + std::to_string(p.seq.value) + ": " + p.what +
+            " in segment " + p.segment.string() + " at offset " + std::to_string(p.offset));
+        return exit_problem;
+    }
+    if (!g.json) {
+        std::cout << "log verify: ok: " << rep.segments << " segment(s), " << rep.events
+                  << " event(s) in " << rep.frames << " frame(s), " << rep.bytes
+                  << " bytes; last seq " << rep.last_good.value << "; chain head "
+                  << el::to_hex(rep.chain_head) << '\n';
+    }
+    return exit_ok;
+}
+
+int cmd_log_stats(const global_options& g) {
+    if (!log_dir_exists(g)) return exit_usage;
+    sd::progress_meter meter("reading", stderr_is_terminal());
+    auto r = el::compute_stats(g.log_dir(), meter.callback());
+    meter.finish();
+    if (!r) {
+        say("log stats: " + r.error().message);
+        return exit_problem;
+    }
+    const auto& st = *r;
+    const bool any = st.events > 0;
+    if (g.json) {
+        nlohmann::ordered_json j;
+        j["segments"] = st.segments;
+        j["bytes"] = st.bytes;
+        j["events"] = st.events;
+        j["first_seq"] = st.first_seq.value;
+        j["last_seq"] = st.last_seq.value;
+        j["first_time"] = any ? nlohmann::ordered_json(el::format_time(st.first_time)) : nullptr;
+        j["last_time"] = any ? nlohmann::ordered_json(el::format_time(st.last_time)) : nullptr;
+        j["streams"] = st.streams;
+        j["by_type"] = st.by_type;
+        j["by_source"] = st.by_source;
+        std::cout << j.dump() << '\n';
+        return exit_ok;
+    }
+    const auto row = [](const std::string& k, const std::string& v) {
+        std::printf("%-12s %s\n", k.c_str(), v.c_str());
+    };
+    row("segments", std::to_string(st.segments));
+    row("bytes", std::to_string(st.bytes));
+    row("events", std::to_string(st.events));
+    row("first seq", any ? std::to_string(st.first_seq.value) : "-");
+    row("last seq", any ? std::to_string(st.last_seq.value) : "-");
+    row("first time", any ? el::format_time(st.first_time) : "-");
+    row("last time", any ? el::format_time(st.last_time) : "-");
+    row("streams", std::to_string(st.streams));
+    const auto table = [](const char* title, const std::map<std::string, std::uint64_t>& m) {
+        if (m.empty()) return;
+        std::size_t width = 0;
+        for (const auto& [k, n] : m) width = std::max(width, k.size());
+        std::printf("%s\n", title);
+        for (const auto& [k, n] : m) {
+            std::printf("  %-*s %llu\n", static_cast<int>(width), k.c_str(),
+                        static_cast<unsigned long long>(n));
+        }
+    };
+    table("events by type", st.by_type);
+    table("events by source", st.by_source);
+    return exit_ok;
+}
+
+struct dump_options {
+    std::optional<std::uint64_t> from, to;
+    std::optional<std::string> since, until;
+};
+
+int cmd_log_dump(const global_options& g, const dump_options& d) {
+    std::optional<el::utc_time> since, until;
+    if (d.since) {
+        auto t = el::parse_time(*d.since);
+        if (!t) {
+            say("--since: " + t.error().message);
+            return exit_usage;
+        }
+        since = *t;
+    }
+    if (d.until) {
+        auto t = el::parse_time(*d.until);
+        if (!t) {
+            say("--until: " + t.error().message);
+            return exit_usage;
+        }
+        until = *t;
+    }
+    if (d.from && d.to && *d.from > *d.to) {
+        say("--from " + std::to_string(*d.from) + " is after --to " + std::to_string(*d.to));
+        return exit_usage;
+    }
+    if (!log_dir_exists(g)) return exit_usage;
+
+    auto opened = el::file_log::open(el::file_log_options{
+        .dir = g.log_dir(),
+        .read_only = true,
+        .notice = [](const std::string& line) { say("log: " + line); },
+    });
+    if (!opened) {
+        say("log dump: " + opened.error().message);
+        return exit_problem;
+    }
+    auto& log = **opened;
+
+    // [first, end) in sequence numbers; times map to sequence numbers because the log's times
+    // never decrease along the sequence.
+    std::uint64_t first = std::max<std::uint64_t>(d.from.value_or(1), 1);
+    std::uint64_t end = log.last_seq().value + 1;
+    if (d.to) end = std::min(end, *d.to + 1);
+    if (since) {
+        auto s = log.first_at_or_after(*since);
+        if (!s) {
+            say("log dump: " + s.error().message);
+            return exit_problem;
+        }
+        first = std::max(first, s->value);
+    }
+    if (until) {
+        auto u = log.first_at_or_after(*until);
+        if (!u) {
+            say("log dump: " + u.error().message);
+            return exit_problem;
+        }
+        end = std::min(end, u->value);
+    }
+    if (first >= end) return exit_ok;
+
+    auto reader = log.read_from(el::seq_no{first});
+    if (!reader) {
+        say("log dump: " + reader.error().message);
+        return exit_problem;
+    }
+    // Progress only when the events go somewhere else; on a shared terminal it would garble
+    // the output.
+    sd::progress_meter meter("dumping", stderr_is_terminal() && ::isatty(STDOUT_FILENO) != 1,
+                             sd::progress_meter::unit::events);
+    el::event e;
+    while (true) {
+        auto more = (*reader)->next(e);
+        if (!more) {
+            meter.finish();
+            std::cout.flush();
+            say("log dump: " + more.error().message);
+            return exit_problem;
+        }
+        if (!*more || e.seq.value >= end) break;
+        // Data is opaque to the log, so a damaged or foreign log may hold invalid UTF-8.
+        std::cout << el::to_json(e).dump(-1, ' ', false,
+                                         nlohmann::ordered_json::error_handler_t::replace)
+                  << '\n';
+        meter.update(e.seq.value - first + 1, end - first);
+    }
+    meter.finish();
+    std::cout.flush();
+    if (!std::cout) {
+        say("log dump: cannot write to standard output");
+        return exit_problem;
+    }
+    return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"scimsyncctl: control scimsyncd and audit its log"};
+    app.set_version_flag("--version", std::string("scimsyncctl ") + SCIMSYNC_VERSION);
+    app.require_subcommand(1);
+    // Options of the top level are accepted after any subcommand too (`status --json`).
+    app.fallthrough();
+    global_options g;
+    app.add_option("--socket", g.socket, "admin socket of the running daemon")
+        ->capture_default_str();
+    app.add_option("--data-dir", g.data_dir, "data directory for offline log commands")
+        ->capture_default_str();
+    app.add_flag("--json", g.json, "machine-readable output on stdout");
+
+    auto* status = app.add_subcommand("status", "show the running daemon's state");
+
+    auto* log = app.add_subcommand("log", "offline log commands (no daemon needed)");
+    log->require_subcommand(1);
+    auto* verify = log->add_subcommand(
+        "verify", "check every frame, checksum and the hash chain; exit 1 on the first problem");
+    auto* stats = log->add_subcommand("stats", "count segments, events, types and sources");
+    auto* dump = log->add_subcommand("dump", "print events as JSON lines");
+    dump_options d;
+    dump->add_option("--from", d.from, "first sequence number (inclusive)");
+    dump->add_option("--to", d.to, "last sequence number (inclusive)");
+    dump->add_option("--since", d.since,
+                     "events at or after TIME (RFC 3339, e.g. 2026-11-22T10:00:00Z, or a date)");
+    dump->add_option("--until", d.until, "events before TIME (exclusive)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        say(e.what());
+        return exit_usage;
+    }
+
+    try {
+        if (status->parsed()) return cmd_status(g);
+        if (verify->parsed()) return cmd_log_verify(g);
+        if (stats->parsed()) return cmd_log_stats(g);
+        if (dump->parsed()) return cmd_log_dump(g, d);
+    } catch (const std::exception& e) {
+        say(std::string("fatal: ") + e.what());
+        return exit_problem;
+    }
+    say("no command given (try --help)");
+    return exit_usage;
+}

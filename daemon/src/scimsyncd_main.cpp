@@ -1,0 +1,204 @@
+// scimsyncd: the composition root. Reads settings, opens the log, wires routes and admin
+// commands, serves until SIGTERM/SIGINT, then drains and closes the log.
+//
+// Exit codes: 0 after a clean shutdown, 1 when start-up fails at run time (log, sockets),
+// 2 for usage and configuration errors. Every diagnostic is one line on stderr.
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <CLI/CLI.hpp>
+
+#include "scimsync/daemon/admin_commands.hpp"
+#include "scimsync/daemon/config.hpp"
+#include "scimsync/daemon/router.hpp"
+#include "scimsync/daemon/server.hpp"
+#include "scimsync/daemon/status.hpp"
+#include "scimsync/eventlog/file_log.hpp"
+
+namespace {
+
+namespace el = scimsync::eventlog;
+namespace sd = scimsync::daemon;
+
+void say(const std::string& line) {
+    std::cerr << "scimsyncd: " << line << '\n' << std::flush;
+}
+
+struct flags {
+    std::optional<std::string> config;
+    std::optional<std::string> data_dir;
+    std::optional<std::string> listen;
+    std::optional<std::string> admin_socket;
+    std::optional<std::string> durability;
+};
+
+// Settings: defaults, then the config file, then flags. Error: one line (without the prefix).
+std::expected<sd::daemon_config, std::string> settle_config(const flags& f) {
+    sd::daemon_config config;
+    std::filesystem::path file{f.config ? *f.config : std::string(sd::default_config_path)};
+    std::error_code ec;
+    // The default file is optional (a bare `scimsyncd` must work); a named one is not.
+    if (f.config || std::filesystem::exists(file, ec)) {
+        if (auto r = sd::apply_config_file(file, config); !r) return std::unexpected(r.error());
+    }
+    if (f.data_dir) config.data_dir = *f.data_dir;
+    if (f.admin_socket) config.admin_socket = *f.admin_socket;
+    if (f.listen) {
+        auto a = sd::parse_listen(*f.listen);
+        if (!a) return std::unexpected("--listen: " + a.error());
+        config.listen = std::move(*a);
+    }
+    if (f.durability) {
+        auto d = el::parse_durability(*f.durability);
+        if (!d) return std::unexpected("--durability: " + d.error().message);
+        config.durability = *d;
+    }
+    if (config.data_dir.empty()) return std::unexpected("--data-dir: must not be empty");
+    // Reported by `status` and used in messages; absolute so that it means the same to a
+    // scimsyncctl started elsewhere.
+    config.data_dir = std::filesystem::absolute(config.data_dir, ec).lexically_normal();
+    if (ec) return std::unexpected("--data-dir: " + ec.message());
+    return config;
+}
+
+// Holds an exclusive flock on DATA_DIR/scimsyncd.lock for the life of the process: two daemons
+// appending to one log would each believe they own its tail.
+std::expected<int, std::string> lock_data_dir(const std::filesystem::path& data_dir) {
+    const auto path = data_dir / "scimsyncd.lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return std::unexpected("cannot open " + path.string() + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        ::close(fd);
+        if (err == EWOULDBLOCK) {
+            return std::unexpected("data directory " + data_dir.string() +
+                                   " is in use by another scimsyncd (" + path.string() +
+                                   " is locked)");
+        }
+        return std::unexpected("cannot lock " + path.string() + ": " + std::strerror(err));
+    }
+    return fd;
+}
+
+int serve(const sd::daemon_config& config) {
+    std::error_code ec;
+    std::filesystem::create_directories(config.data_dir, ec);
+    if (ec) {
+        say("cannot create data directory " + config.data_dir.string() + ": " + ec.message());
+        return 1;
+    }
+    const auto lock = lock_data_dir(config.data_dir);
+    if (!lock) {
+        say(lock.error());
+        return 1;
+    }
+
+    el::file_log_options log_options;
+    log_options.dir = config.log_dir();
+    log_options.mode = config.durability;
+    log_options.segment_bytes = config.segment_bytes;
+    log_options.notice = [](const std::string& line) { say("log: " + line); };
+    auto opened = el::file_log::open(std::move(log_options));
+    if (!opened) {
+        say("cannot open log in " + config.log_dir().string() + ": " + opened.error().message);
+        return 1;
+    }
+    el::file_log& log = **opened;
+
+    sd::daemon_status status;
+    status.version = SCIMSYNC_VERSION;
+    status.data_dir = config.data_dir;
+    status.log_dir = config.log_dir();
+    status.durability = config.durability;
+    status.log_open = true;
+
+    sd::router routes;
+    sd::add_health_routes(routes, log, status);
+    sd::command_registry commands;
+    sd::add_status_command(commands, log, status);
+
+    sd::server_options options;
+    options.host = config.listen.host;
+    options.port = config.listen.port;
+    options.body_limit_bytes = config.body_limit_bytes;
+    options.read_timeout = config.read_timeout;
+    options.threads = config.threads;
+    options.admin_socket = config.admin_socket;
+    options.server_header = "scimsync/" SCIMSYNC_VERSION;
+    options.notice = say;
+    options.on_drain = [&status] { status.log_open = false; };
+
+    int exit_code = 0;
+    {
+        sd::server server(std::move(options), routes, commands);
+        if (auto r = server.open(); !r) {
+            say(r.error());
+            exit_code = 1;
+        } else {
+            status.listen_url = server.http_url();
+            std::cout << "listening on " << status.listen_url << '\n' << std::flush;
+            server.run();
+        }
+        // Completes queued appends (and with them any async handler still owed a response)
+        // while the server, which those responses go to, still exists.
+        status.log_open = false;
+        log.close();
+    }
+    return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN);
+
+    CLI::App app{"scimsyncd: SCIM 2.0 provisioning sync daemon"};
+    app.set_version_flag("--version", std::string("scimsyncd ") + SCIMSYNC_VERSION);
+    flags f;
+    app.add_option("--config", f.config,
+                   "TOML config file (default " + std::string(sd::default_config_path) +
+                       ", read only if it exists)");
+    app.add_option(
+        "--data-dir", f.data_dir,
+        "state directory; the log is DIR/log (default " + std::string(sd::default_data_dir) + ")");
+    app.add_option("--listen", f.listen,
+                   "HTTP address IP:PORT; port 0 picks a free port "
+                   "(default 127.0.0.1:8080)");
+    app.add_option("--admin-socket", f.admin_socket,
+                   "admin socket path (default " + std::string(sd::default_admin_socket) + ")");
+    app.add_option("--durability", f.durability, "log fsync policy: always, batch (default), none")
+        ->check(CLI::IsMember({"always", "batch", "none"}));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        say(e.what());
+        return 2;
+    }
+
+    auto config = settle_config(f);
+    if (!config) {
+        say(config.error());
+        return 2;
+    }
+    try {
+        return serve(*config);
+    } catch (const std::exception& e) {
+        say(std::string("fatal: ") + e.what());
+        return 1;
+    }
+}

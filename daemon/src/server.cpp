@@ -1,0 +1,625 @@
+// The only TU that includes Boost.Asio and Beast (INFRA.md 1 and 6: each such TU costs ~15 s and
+// ~600 MB to compile). The HTTP side follows Beast's advanced server: one strand per connection,
+// a timeout on every read and write, a body limit, keep-alive, one request at a time per
+// connection (pipelined requests wait in the buffer).
+
+#include "scimsync/daemon/server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace scimsync::daemon {
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using local = net::local::stream_protocol;
+using error_code = boost::system::error_code;
+
+// Admin requests are small JSON objects; a longer line is refused.
+constexpr std::size_t max_admin_line = 1u << 20;
+
+std::string bracket(const std::string& host) {
+    return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+// Something the drain must close or wait for.
+class connection {
+public:
+    virtual ~connection() = default;
+    // Callable from any thread: the connection continues on its own strand, closing at once if
+    // idle, else after answering the request it is working on.
+    virtual void shutdown() = 0;
+};
+
+}  // namespace
+
+struct server::impl {
+    impl(server_options o, const router& r, const command_registry& c)
+        : options(std::move(o)), routes(r), commands(c) {}
+    ~impl();
+
+    std::expected<void, std::string> open_admin_socket();
+    std::expected<void, std::string> open_http();
+    void accept_http();
+    void accept_admin();
+    void wait_signal();
+    void begin_drain();
+    void finish_if_drained();
+    void remember(const std::shared_ptr<connection>& c);
+    void forget(connection* c);
+    void remove_admin_socket();
+    void notice(const std::string& line) const {
+        if (options.notice) options.notice(line);
+    }
+
+    server_options options;
+    const router& routes;
+    const command_registry& commands;
+
+    // Declared before the io_context: connections still queued in it are destroyed with it and
+    // call forget() from their destructors.
+    std::mutex connections_mu;
+    std::map<connection*, std::weak_ptr<connection>> connections;
+    std::atomic<bool> destroying{false};
+
+    // Identity of the admin socket file we bound, so that we only ever remove our own.
+    std::optional<std::pair<dev_t, ino_t>> admin_socket_id;
+
+    net::io_context ioc;
+    // Acceptors, signals and the drain timer run on this strand; so does begin_drain().
+    net::strand<net::io_context::executor_type> control{net::make_strand(ioc)};
+    tcp::acceptor http_acceptor{control};
+    local::acceptor admin_acceptor{control};
+    net::signal_set signals{control};
+    net::steady_timer drain_timer{control};
+    net::steady_timer accept_retry_timer{control};
+    bool stopping = false;  // on `control` only
+};
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+class http_session final : public connection, public std::enable_shared_from_this<http_session> {
+public:
+    http_session(tcp::socket&& socket, server::impl& owner)
+        : stream_(std::move(socket)), owner_(owner) {
+        error_code ec;
+        const auto peer = stream_.socket().remote_endpoint(ec);
+        if (!ec) remote_ = bracket(peer.address().to_string()) + ":" + std::to_string(peer.port());
+    }
+    ~http_session() override { owner_.forget(this); }
+
+    void start() {
+        net::dispatch(stream_.get_executor(),
+                      beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+    }
+
+    void shutdown() override {
+        net::post(stream_.get_executor(), [self = shared_from_this()] {
+            self->stopping_ = true;
+            // Only an idle connection is cut; a request that has started arriving is read
+            // (within the read timeout) and answered, and then the connection closes.
+            if (self->state_ == state::reading && !self->parser_->got_some() &&
+                self->buffer_.size() == 0) {
+                self->stream_.cancel();
+            }
+        });
+    }
+
+private:
+    enum class state { reading, handling, writing, closed };
+
+    void do_read() {
+        if (stopping_) return do_close();
+        parser_.emplace();
+        parser_->body_limit(owner_.options.body_limit_bytes);
+        stream_.expires_after(owner_.options.read_timeout);
+        state_ = state::reading;
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+    }
+
+    void on_read(error_code ec, std::size_t) {
+        if (ec == http::error::body_limit) {
+            return reply_and_close(scim_error(413,
+                                              "request body exceeds " +
+                                                  std::to_string(owner_.options.body_limit_bytes) +
+                                                  " bytes",
+                                              "tooLarge"));
+        }
+        if (ec == http::error::header_limit) {
+            return reply_and_close(scim_error(431, "request header fields are too large"));
+        }
+        if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+            ec != http::error::end_of_stream && ec != http::error::partial_message &&
+            ec != http::error::short_read) {
+            return reply_and_close(scim_error(400, "malformed HTTP request: " + ec.message()));
+        }
+        if (ec) return do_close();  // end of stream, timeout, reset, cancelled by the drain
+
+        auto req = parser_->release();
+        version_ = req.version();
+        keep_alive_ = req.keep_alive();
+        http_request request;
+        request.method = std::string(req.method_string());
+        request.target = std::string(req.target());
+        for (const auto& field : req) {
+            request.headers.emplace_back(std::string(field.name_string()),
+                                         std::string(field.value()));
+        }
+        request.body = std::move(req.body());
+        request.remote = remote_;
+
+        state_ = state::handling;
+        stream_.expires_never();
+        auto self = shared_from_this();
+        auto answered = std::make_shared<std::atomic<bool>>(false);
+        owner_.routes.dispatch(std::move(request), [self, answered](http_response response) {
+            if (answered->exchange(true)) return;
+            net::post(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
+                self->do_write(std::move(r), false);
+            });
+        });
+    }
+
+    void reply_and_close(http_response response) {
+        if (version_ == 0) version_ = 11;
+        do_write(std::move(response), true);
+    }
+
+    void do_write(http_response response, bool close_after) {
+        res_ = {};
+        res_.version(version_);
+        res_.result(static_cast<unsigned>(response.status));
+        for (auto& [name, value] : response.headers) {
+            const auto field = http::string_to_field(name);
+            // The server owns the framing and connection management.
+            if (field == http::field::content_length || field == http::field::connection ||
+                field == http::field::transfer_encoding) {
+                continue;
+            }
+            res_.insert(name, value);
+        }
+        res_.set(http::field::server, owner_.options.server_header);
+        res_.keep_alive(keep_alive_ && !close_after && !stopping_);
+        res_.body() = std::move(response.body);
+        res_.prepare_payload();
+
+        state_ = state::writing;
+        stream_.expires_after(owner_.options.read_timeout);
+        http::async_write(stream_, res_,
+                          beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                                                    !res_.keep_alive()));
+    }
+
+    void on_write(bool close, error_code ec, std::size_t) {
+        if (ec) return do_close();
+        if (close) return do_linger();
+        do_read();
+    }
+
+    // Closing with unread request bytes makes the kernel send RST, which can destroy the
+    // response we just wrote before the client reads it (e.g. a 413 while the body is still
+    // arriving). So half-close, then read and discard until the peer closes or a short timeout.
+    void do_linger() {
+        error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        state_ = state::closed;
+        stream_.expires_after(
+            std::min<std::chrono::seconds>(owner_.options.read_timeout, std::chrono::seconds(2)));
+        stream_.async_read_some(
+            net::buffer(discard_),
+            beast::bind_front_handler(&http_session::on_linger, shared_from_this()));
+    }
+
+    void on_linger(error_code ec, std::size_t) {
+        if (ec) return do_close();
+        stream_.async_read_some(
+            net::buffer(discard_),
+            beast::bind_front_handler(&http_session::on_linger, shared_from_this()));
+    }
+
+    void do_close() {
+        state_ = state::closed;
+        error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.socket().close(ignored);
+    }
+
+    beast::tcp_stream stream_;
+    server::impl& owner_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    http::response<http::string_body> res_;
+    std::array<char, 4096> discard_{};
+    std::string remote_;
+    unsigned version_ = 11;
+    bool keep_alive_ = false;
+    bool stopping_ = false;
+    state state_ = state::reading;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Admin socket: newline-delimited JSON, one request and one response per line.
+
+class admin_session final : public connection, public std::enable_shared_from_this<admin_session> {
+public:
+    admin_session(local::socket&& socket, server::impl& owner)
+        : socket_(std::move(socket)),
+          timer_(socket_.get_executor()),
+          buffer_(max_admin_line),
+          owner_(owner) {}
+    ~admin_session() override { owner_.forget(this); }
+
+    void start() {
+        net::dispatch(socket_.get_executor(),
+                      beast::bind_front_handler(&admin_session::do_read, shared_from_this()));
+    }
+
+    void shutdown() override {
+        net::post(socket_.get_executor(), [self = shared_from_this()] {
+            self->stopping_ = true;
+            if (self->reading_ && self->buffer_.size() == 0) self->do_close();
+        });
+    }
+
+private:
+    void do_read() {
+        if (stopping_) return do_close();
+        reading_ = true;
+        timer_.expires_after(owner_.options.read_timeout);
+        timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (!ec) self->do_close();
+        });
+        net::async_read_until(
+            socket_, buffer_, '\n',
+            beast::bind_front_handler(&admin_session::on_read, shared_from_this()));
+    }
+
+    void on_read(error_code ec, std::size_t n) {
+        reading_ = false;
+        timer_.cancel();
+        if (ec == net::error::not_found) {
+            out_ = R"({"ok":false,"error":"request line too long"})"
+                   "\n";
+            return do_write(true);
+        }
+        if (ec) return do_close();
+        std::string line(net::buffers_begin(buffer_.data()),
+                         net::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(n - 1));
+        buffer_.consume(n);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        out_ = owner_.commands.handle_line(line) + "\n";
+        do_write(false);
+    }
+
+    void do_write(bool close_after) {
+        timer_.expires_after(owner_.options.read_timeout);
+        timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (!ec) self->do_close();
+        });
+        net::async_write(socket_, net::buffer(out_),
+                         [self = shared_from_this(), close_after](error_code ec, std::size_t) {
+                             self->timer_.cancel();
+                             if (ec || close_after) return self->do_close();
+                             self->do_read();
+                         });
+    }
+
+    void do_close() {
+        error_code ignored;
+        socket_.shutdown(local::socket::shutdown_both, ignored);
+        socket_.close(ignored);
+        timer_.cancel();
+    }
+
+    local::socket socket_;
+    net::steady_timer timer_;
+    net::streambuf buffer_;
+    std::string out_;
+    server::impl& owner_;
+    bool reading_ = false;
+    bool stopping_ = false;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// server::impl
+
+server::impl::~impl() {
+    destroying = true;
+    remove_admin_socket();
+}
+
+void server::impl::remember(const std::shared_ptr<connection>& c) {
+    std::lock_guard lock(connections_mu);
+    connections.emplace(c.get(), c);
+}
+
+void server::impl::forget(connection* c) {
+    bool last = false;
+    {
+        std::lock_guard lock(connections_mu);
+        connections.erase(c);
+        last = connections.empty();
+    }
+    if (last && !destroying) net::post(control, [this] { finish_if_drained(); });
+}
+
+void server::impl::remove_admin_socket() {
+    if (!admin_socket_id) return;
+    struct stat st {};
+    if (::lstat(options.admin_socket.c_str(), &st) == 0 && st.st_dev == admin_socket_id->first &&
+        st.st_ino == admin_socket_id->second) {
+        ::unlink(options.admin_socket.c_str());
+    }
+    admin_socket_id.reset();
+}
+
+std::expected<void, std::string> server::impl::open_admin_socket() {
+    const std::string path = options.admin_socket.string();
+    if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+        return std::unexpected("admin socket path " + path + " is too long (at most " +
+                               std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes)");
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            return std::unexpected("admin socket path " + path +
+                                   " exists and is not a socket; refusing to replace it");
+        }
+        // Probe: a listener there means another daemon owns it; ECONNREFUSED means the file is
+        // left over from a daemon that did not exit cleanly.
+        // Two daemons starting at the same instant can still both see a stale file; the data
+        // directory's lock (the log) is what keeps them from sharing state.
+        const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+        const int err = errno;
+        ::close(probe);
+        if (rc == 0 || err == EAGAIN) {
+            return std::unexpected(
+                "another process (scimsyncd?) is already listening on admin "
+                "socket " +
+                path);
+        }
+        if (err != ECONNREFUSED) {
+            return std::unexpected("cannot check existing admin socket " + path + ": " +
+                                   std::strerror(err));
+        }
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            return std::unexpected("cannot remove stale admin socket " + path + ": " +
+                                   std::strerror(errno));
+        }
+        notice("removed stale admin socket " + path);
+    }
+
+    error_code ec;
+    admin_acceptor.open(local(), ec);
+    if (!ec) {
+        // The socket is created 0600 from the start (no window with looser permissions): the
+        // file mode is the admin API's access control.
+        const mode_t old_mask = ::umask(0177);
+        admin_acceptor.bind(local::endpoint(path), ec);
+        ::umask(old_mask);
+    }
+    if (ec) return std::unexpected("cannot bind admin socket " + path + ": " + ec.message());
+    if (::lstat(path.c_str(), &st) == 0) admin_socket_id = {st.st_dev, st.st_ino};
+    if (::chmod(path.c_str(), 0600) != 0) {
+        return std::unexpected("cannot chmod admin socket " + path + ": " + std::strerror(errno));
+    }
+    admin_acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return std::unexpected("cannot listen on admin socket " + path + ": " + ec.message());
+    return {};
+}
+
+std::expected<void, std::string> server::impl::open_http() {
+    const std::string where = bracket(options.host) + ":" + std::to_string(options.port);
+    error_code ec;
+    const auto address = net::ip::make_address(options.host, ec);
+    if (ec) return std::unexpected("cannot listen on " + where + ": not an IP address");
+    const tcp::endpoint endpoint(address, options.port);
+    http_acceptor.open(endpoint.protocol(), ec);
+    if (!ec) http_acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) http_acceptor.bind(endpoint, ec);
+    if (!ec) http_acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return std::unexpected("cannot listen on " + where + ": " + ec.message());
+    return {};
+}
+
+void server::impl::accept_http() {
+    http_acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+        if (stopping || !http_acceptor.is_open()) return;
+        if (ec) {
+            notice("http accept failed: " + ec.message());
+            // Out of descriptors: back off instead of spinning on the same error.
+            if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space) {
+                accept_retry_timer.expires_after(std::chrono::milliseconds(100));
+                accept_retry_timer.async_wait([this](error_code e) {
+                    if (!e) accept_http();
+                });
+                return;
+            }
+        } else {
+            error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            auto session = std::make_shared<http_session>(std::move(socket), *this);
+            remember(session);
+            session->start();
+        }
+        accept_http();
+    });
+}
+
+void server::impl::accept_admin() {
+    admin_acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, local::socket socket) {
+        if (stopping || !admin_acceptor.is_open()) return;
+        if (ec) {
+            notice("admin accept failed: " + ec.message());
+        } else {
+            auto session = std::make_shared<admin_session>(std::move(socket), *this);
+            remember(session);
+            session->start();
+        }
+        accept_admin();
+    });
+}
+
+void server::impl::wait_signal() {
+    signals.async_wait([this](error_code ec, int sig) {
+        if (ec) return;
+        if (stopping) {
+            notice("second signal " + std::string(::strsignal(sig)) + " during drain: exiting now");
+            ioc.stop();
+            return;
+        }
+        // Re-armed first, so that a second signal during the drain forces the exit; the drain
+        // cancels the wait once nothing is left.
+        wait_signal();
+        begin_drain();
+    });
+}
+
+void server::impl::begin_drain() {
+    if (stopping) return;
+    stopping = true;
+    if (options.on_drain) options.on_drain();
+    error_code ignored;
+    http_acceptor.close(ignored);
+    admin_acceptor.close(ignored);
+    accept_retry_timer.cancel();
+    remove_admin_socket();
+
+    std::vector<std::shared_ptr<connection>> live;
+    {
+        std::lock_guard lock(connections_mu);
+        for (auto& [raw, weak] : connections) {
+            if (auto c = weak.lock()) live.push_back(std::move(c));
+        }
+    }
+    for (auto& c : live) c->shutdown();
+    drain_timer.expires_after(options.drain_timeout);
+    drain_timer.async_wait([this](error_code ec) {
+        if (ec) return;
+        std::size_t left = 0;
+        {
+            std::lock_guard lock(connections_mu);
+            left = connections.size();
+        }
+        notice("drain timed out after " + std::to_string(options.drain_timeout.count()) +
+               " s; closing " + std::to_string(left) + " connection(s)");
+        ioc.stop();
+    });
+    finish_if_drained();
+}
+
+void server::impl::finish_if_drained() {
+    if (!stopping) return;
+    {
+        std::lock_guard lock(connections_mu);
+        if (!connections.empty()) return;
+    }
+    // Nothing left to wait for: with the timer and the signal wait gone, run() returns.
+    drain_timer.cancel();
+    signals.cancel();
+}
+
+// ---------------------------------------------------------------------------------------------
+// server
+
+server::server(server_options options, const router& routes, const command_registry& commands)
+    : impl_(std::make_unique<impl>(std::move(options), routes, commands)) {}
+
+server::~server() = default;
+
+std::expected<void, std::string> server::open() {
+    auto& s = *impl_;
+    if (!s.options.admin_socket.empty()) {
+        if (auto r = s.open_admin_socket(); !r) return r;
+    }
+    if (auto r = s.open_http(); !r) return r;
+    s.signals.add(SIGTERM);
+    s.signals.add(SIGINT);
+    s.wait_signal();
+    s.accept_http();
+    if (s.admin_acceptor.is_open()) s.accept_admin();
+    return {};
+}
+
+std::string server::http_host() const {
+    error_code ec;
+    const auto ep = impl_->http_acceptor.local_endpoint(ec);
+    return ec ? impl_->options.host : ep.address().to_string();
+}
+
+std::uint16_t server::http_port() const {
+    error_code ec;
+    const auto ep = impl_->http_acceptor.local_endpoint(ec);
+    return ec ? impl_->options.port : ep.port();
+}
+
+std::string server::http_url() const {
+    return "http://" + bracket(http_host()) + ":" + std::to_string(http_port());
+}
+
+void server::run() {
+    auto& s = *impl_;
+    const auto serve = [&s] {
+        while (true) {
+            try {
+                s.ioc.run();
+                return;
+            } catch (const std::exception& e) {
+                // A handler let an exception escape: report it and keep serving.
+                s.notice(std::string("unexpected exception in io thread: ") + e.what());
+            }
+        }
+    };
+    std::vector<std::thread> extra;
+    for (unsigned i = 1; i < std::max(1u, s.options.threads); ++i) extra.emplace_back(serve);
+    serve();
+    for (auto& t : extra) t.join();
+}
+
+void server::stop() {
+    net::post(impl_->control, [s = impl_.get()] { s->begin_drain(); });
+}
+
+}  // namespace scimsync::daemon
