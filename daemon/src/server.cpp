@@ -131,19 +131,26 @@ public:
         net::post(stream_.get_executor(), [self = shared_from_this()] {
             self->stopping_ = true;
             // Only an idle connection is cut; a request that has started arriving is read
-            // (within the read timeout) and answered, and then the connection closes.
-            if (self->state_ == state::reading && !self->parser_->got_some() &&
-                self->buffer_.size() == 0) {
-                self->stream_.cancel();
-            }
+            // within the read timeout and answered, and then the connection closes. If bytes
+            // were read but their completion is still queued, cancel() cannot reach that read
+            // and the same happens.
+            if (self->state_ == state::reading && self->idle()) self->stream_.cancel();
         });
     }
 
 private:
     enum class state { reading, handling, writing, closed };
 
+    // No byte of a next request has arrived: not in the parser (while reading; otherwise it
+    // holds the previous request), the buffer or the kernel.
+    bool idle() {
+        error_code ignored;
+        return !(state_ == state::reading && parser_->got_some()) && buffer_.size() == 0 &&
+               stream_.socket().available(ignored) == 0;
+    }
+
     void do_read() {
-        if (stopping_) return do_close();
+        if (stopping_ && idle()) return do_close();
         parser_.emplace();
         parser_->body_limit(owner_.options.body_limit_bytes);
         stream_.expires_after(owner_.options.read_timeout);
@@ -195,8 +202,10 @@ private:
         });
     }
 
+    // For requests that could not be read whole: unread bytes may follow, so the close lingers.
     void reply_and_close(http_response response) {
         if (version_ == 0) version_ = 11;
+        linger_ = true;
         do_write(std::move(response), true);
     }
 
@@ -227,7 +236,7 @@ private:
 
     void on_write(bool close, error_code ec, std::size_t) {
         if (ec) return do_close();
-        if (close) return do_linger();
+        if (close) return linger_ ? do_linger() : do_close();
         do_read();
     }
 
@@ -269,6 +278,7 @@ private:
     unsigned version_ = 11;
     bool keep_alive_ = false;
     bool stopping_ = false;
+    bool linger_ = false;
     state state_ = state::reading;
 };
 
@@ -292,13 +302,18 @@ public:
     void shutdown() override {
         net::post(socket_.get_executor(), [self = shared_from_this()] {
             self->stopping_ = true;
-            if (self->reading_ && self->buffer_.size() == 0) self->do_close();
+            if (self->reading_ && self->idle()) self->do_close();
         });
     }
 
 private:
+    bool idle() {
+        error_code ignored;
+        return buffer_.size() == 0 && socket_.available(ignored) == 0;
+    }
+
     void do_read() {
-        if (stopping_) return do_close();
+        if (stopping_ && idle()) return do_close();
         reading_ = true;
         timer_.expires_after(owner_.options.read_timeout);
         timer_.async_wait([self = shared_from_this()](error_code ec) {
