@@ -1,5 +1,6 @@
 #include "scimsync/daemon/router.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <future>
@@ -71,26 +72,28 @@ bool router::match(const route& r, std::string_view path, http_request* request)
 
 void router::dispatch(http_request request, const respond_fn& respond) const {
     const std::string path(request.path());
-    std::string allow;
+    std::vector<std::string_view> allowed;
     for (const auto& r : routes_) {
         if (!match(r, path, nullptr)) continue;
         if (r.method != request.method) {
-            if (allow.find(r.method) == std::string::npos) {
-                allow += allow.empty() ? r.method : ", " + r.method;
-            }
+            if (std::ranges::find(allowed, r.method) == allowed.end()) allowed.push_back(r.method);
             continue;
         }
         match(r, path, &request);
+        const std::string method = request.method;  // `request` is moved into the handler
         try {
             r.handler(std::move(request), respond);
         } catch (const std::exception& e) {
             // A handler that throws before responding is a bug; answer rather than hang the
             // client. (If it threw after responding, the server drops the second response.)
-            respond(scim_error(500, std::string("internal error: ") + e.what()));
+            if (notice_) notice_(method + " " + path + ": handler failed: " + e.what());
+            respond(scim_error(500, "internal error"));
         }
         return;
     }
-    if (!allow.empty()) {
+    if (!allowed.empty()) {
+        std::string allow;
+        for (const auto m : allowed) allow += (allow.empty() ? "" : ", ") + std::string(m);
         auto res = scim_error(405, "method " + request.method + " is not allowed on " + path);
         res.set_header("Allow", allow);
         respond(std::move(res));

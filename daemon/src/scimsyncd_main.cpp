@@ -125,7 +125,7 @@ int serve(const sd::daemon_config& config) {
     status.durability = config.durability;
     status.log_open = true;
 
-    sd::router routes;
+    sd::router routes(say);
     sd::add_health_routes(routes, log, status);
     sd::command_registry commands;
     sd::add_status_command(commands, log, status);

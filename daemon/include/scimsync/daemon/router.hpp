@@ -28,11 +28,16 @@ using async_handler_fn = std::function<void(http_request, respond_fn)>;
 // number of io threads at once.
 class router {
 public:
+    // `notice` receives one line per handler failure (the client only sees a generic 500).
+    explicit router(std::function<void(const std::string&)> notice = {})
+        : notice_(std::move(notice)) {}
+
     void add(std::string method, std::string_view pattern, handler_fn handler);
     void add_async(std::string method, std::string_view pattern, async_handler_fn handler);
 
     // Routes one request: the matching handler, else 405 (path known, method not; with Allow)
-    // or 404, both as SCIM errors. A handler that throws yields a 500 SCIM error.
+    // or 404, both as SCIM errors. A handler that throws yields a 500 SCIM error (without the
+    // exception's text, which may quote internals) and a notice.
     void dispatch(http_request request, const respond_fn& respond) const;
 
     // dispatch() for callers that want the response as a value (tests, tools). Blocks until an
@@ -52,6 +57,7 @@ private:
     };
     static bool match(const route& r, std::string_view path, http_request* request);
 
+    std::function<void(const std::string&)> notice_;
     std::vector<route> routes_;
 };
 
