@@ -189,16 +189,9 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
     });
     keys["log.durability"] =
         string_setter([&](const std::string& s) -> std::expected<void, std::string> {
-            if (s == "always") {
-                next.durability = eventlog::durability::always;
-            } else if (s == "batch") {
-                next.durability = eventlog::durability::batch;
-            } else if (s == "none") {
-                next.durability = eventlog::durability::none;
-            } else {
-                return std::unexpected("expected \"always\", \"batch\" or \"none\", got \"" + s +
-                                       "\"");
-            }
+            auto d = eventlog::parse_durability(s);
+            if (!d) return std::unexpected(d.error().message);
+            next.durability = *d;
             return {};
         });
     keys["log.segment_bytes"] = integer_setter(next.segment_bytes, 4096, std::int64_t{1} << 40);

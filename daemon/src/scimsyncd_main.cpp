@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -111,6 +112,15 @@ int serve(const sd::daemon_config& config) {
     log_options.mode = config.durability;
     log_options.segment_bytes = config.segment_bytes;
     log_options.notice = [](const std::string& line) { say("log: " + line); };
+    // A failed write or fdatasync leaves the log refusing writes (eventlog/README.md); the way
+    // back is a restart, which runs recovery. So drain and exit 1 for systemd to restart us.
+    std::atomic<bool> log_failed{false};
+    std::atomic<sd::server*> running{nullptr};
+    log_options.on_fatal = [&](const el::error& e) {
+        say("log: " + e.message + "; shutting down so that a restart runs recovery");
+        log_failed = true;
+        if (auto* s = running.load()) s->stop();
+    };
     auto opened = el::file_log::open(std::move(log_options));
     if (!opened) {
         say("cannot open log in " + config.log_dir().string() + ": " + opened.error().message);
@@ -150,14 +160,17 @@ int serve(const sd::daemon_config& config) {
         } else {
             status.listen_url = server.http_url();
             std::cout << "listening on " << status.listen_url << '\n' << std::flush;
+            running = &server;
+            if (log_failed) server.stop();  // failed before `running` was set
             server.run();
+            running = nullptr;
         }
         // Completes queued appends (and with them any async handler still owed a response)
         // while the server, which those responses go to, still exists.
         status.log_open = false;
         log.close();
     }
-    return exit_code;
+    return log_failed ? 1 : exit_code;
 }
 
 }  // namespace

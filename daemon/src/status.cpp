@@ -10,8 +10,9 @@ namespace scimsync::daemon {
 namespace {
 
 // Why the daemon cannot take writes right now, or "" when it can.
-std::string not_ready_reason(const daemon_status& status) {
+std::string not_ready_reason(const eventlog::log& log, const daemon_status& status) {
     if (!status.log_open.load()) return "the log is closed";
+    if (const auto failure = log.write_failure()) return failure->message;
     // Catches a read-only remount or lost permissions before a SCIM write would fail.
     if (::access(status.log_dir.c_str(), W_OK) != 0) {
         return "log directory " + status.log_dir.string() +
@@ -26,7 +27,7 @@ void add_health_routes(router& routes, const eventlog::log& log, const daemon_st
     routes.add("GET", "/healthz",
                [](const http_request&) { return json_response(200, R"({"status":"ok"})"); });
     routes.add("GET", "/readyz", [&log, &status](const http_request&) {
-        if (const auto reason = not_ready_reason(status); !reason.empty()) {
+        if (const auto reason = not_ready_reason(log, status); !reason.empty()) {
             nlohmann::ordered_json body;
             body["status"] = "not ready";
             body["reason"] = reason;

@@ -13,8 +13,8 @@ namespace {
 using castagnoli = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) std::uint32_t hardware_extend(std::uint32_t crc,
-                                                                 const void* data, std::size_t n) {
+__attribute__((target("sse4.2"))) std::uint32_t hardware_extend(std::uint32_t crc, const void* data,
+                                                                std::size_t n) {
     auto p = static_cast<const unsigned char*>(data);
     std::uint64_t c = ~crc;
     while (n >= 8) {

@@ -45,7 +45,8 @@ result<utc_time> parse_time(std::string_view text) {
         if (pos < str.size() && str[pos] == '.') {
             long scale = 100'000;
             ++pos;
-            if (pos >= str.size() || !std::isdigit(static_cast<unsigned char>(str[pos]))) return bad();
+            if (pos >= str.size() || !std::isdigit(static_cast<unsigned char>(str[pos])))
+                return bad();
             while (pos < str.size() && std::isdigit(static_cast<unsigned char>(str[pos]))) {
                 frac_us += (str[pos] - '0') * scale;
                 scale /= 10;
@@ -109,8 +110,8 @@ result<event> event_from_json(const nlohmann::json& j) {
                             : key == std::string_view("request_id") ? &e.request_id
                                                                     : &e.stream;
         if (!text(key, *slot, false))
-            return fail(errc::invalid_argument, std::string("event field \"") + key +
-                                                    "\" must be a string");
+            return fail(errc::invalid_argument,
+                        std::string("event field \"") + key + "\" must be a string");
     }
     if (auto it = j.find("v"); it != j.end()) {
         if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0 ||
@@ -121,7 +122,8 @@ result<event> event_from_json(const nlohmann::json& j) {
     if (auto it = j.find("seq"); it != j.end() && it->is_number_unsigned())
         e.seq = seq_no{it->get<std::uint64_t>()};
     if (auto it = j.find("time"); it != j.end()) {
-        if (!it->is_string()) return fail(errc::invalid_argument, "event field \"time\" must be a string");
+        if (!it->is_string())
+            return fail(errc::invalid_argument, "event field \"time\" must be a string");
         auto t = parse_time(it->get<std::string>());
         if (!t) return std::unexpected(t.error());
         e.time = *t;

@@ -1,7 +1,13 @@
 #include "scimsync/eventlog/file_log.hpp"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <condition_variable>
@@ -31,9 +37,12 @@ result<durability> parse_durability(std::string_view text) {
 
 const char* to_string(durability d) {
     switch (d) {
-        case durability::always: return "always";
-        case durability::batch: return "batch";
-        case durability::none: return "none";
+        case durability::always:
+            return "always";
+        case durability::batch:
+            return "batch";
+        case durability::none:
+            return "none";
     }
     return "?";
 }
@@ -72,6 +81,7 @@ struct log_state {
     std::vector<segment_meta> segments;  // ordered by base
     seq_no durable;                      // highest seq that is durable (per the mode)
     bool closed = false;
+    std::optional<error> failure;  // the writer's sticky failure, for readiness checks
 };
 
 std::unexpected<error> corrupt(const fs::path& segment, std::uint64_t offset, seq_no seq,
@@ -231,9 +241,8 @@ public:
         {
             std::lock_guard lk(st_->mu);
             if (st_->segments.empty()) return fail(errc::not_found, "log has no segments");
-            auto it = std::upper_bound(
-                st_->segments.begin(), st_->segments.end(), first_,
-                [](seq_no s, const segment_meta& m) { return s < m.base; });
+            auto it = std::upper_bound(st_->segments.begin(), st_->segments.end(), first_,
+                                       [](seq_no s, const segment_meta& m) { return s < m.base; });
             i = it == st_->segments.begin() ? 0 : std::size_t(it - st_->segments.begin() - 1);
         }
         if (auto r = ensure_index(*st_, i); !r) return r;
@@ -369,11 +378,12 @@ struct file_log::impl {
     digest head{};
     utc_time last_time{};
     utc_time active_created{};
-    std::optional<error> fatal;
-    std::string frame;    // reused frame buffer
-    std::string scratch;  // reused event encoding buffer
+    std::optional<error> fatal;  // writer-owned; copied to st->failure under st->mu
+    std::string frame;           // reused frame buffer
+    std::string scratch;         // reused event encoding buffer
     sha256::hasher hasher;
     io::file hint;
+    io::file lock;  // holds the flock on LOCK while the log is open for writing
     std::chrono::steady_clock::time_point last_hint{};
     seq_no hinted;
 
@@ -403,7 +413,9 @@ struct file_log::impl {
     }
 
     result<void> recover();
-    result<void> check_sealed(std::size_t i, const segment_meta* prev_sealed, scan::chain_state& chain);
+    result<void> take_lock();
+    result<void> check_sealed(std::size_t i, const segment_meta* prev_sealed,
+                              scan::chain_state& chain);
     result<void> scan_active(segment_meta& seg, scan::chain_state& chain);
     result<void> create_segment(seq_no base, const digest& head_before, utc_time now);
     result<void> roll(utc_time now);
@@ -414,8 +426,7 @@ struct file_log::impl {
     void write_commit_hint(bool force);
 };
 
-result<void> file_log::impl::create_segment(seq_no base, const digest& head_before,
-                                            utc_time now) {
+result<void> file_log::impl::create_segment(seq_no base, const digest& head_before, utc_time now) {
     const fs::path path = opt.dir / format::segment_file_name(base);
     format::segment_header h;
     h.base = base;
@@ -465,7 +476,8 @@ result<void> file_log::impl::check_sealed(std::size_t i, const segment_meta* pre
     if (!suffix) return std::unexpected(suffix.error());
     const std::uint64_t len = format::get_u32(suffix->data());
     if (len + 12 > *size - segment_header_size)
-        return corrupt(seg.path, *size - 4, bad_seq, "sealed segment's last length suffix is implausible");
+        return corrupt(seg.path, *size - 4, bad_seq,
+                       "sealed segment's last length suffix is implausible");
     const std::uint64_t at = *size - 12 - len;
     auto r = sr.read_at(at, *size);
     if (!r) return std::unexpected(r.error());
@@ -542,11 +554,10 @@ result<void> file_log::impl::scan_active(segment_meta& seg, scan::chain_state& c
                                    " in a record that was acknowledged as durable (commit.chk: " +
                                    std::to_string(durable_hint->value) + ")");
             if (scan::valid_frame_follows(tail_copy, chain.next))
-                return corrupt(seg.path, pos, chain.next,
-                               (why.empty() ? "unexpected data" : why) +
-                                   ", and valid records follow it");
-            if (seg.sealed)
-                return corrupt(seg.path, pos, chain.next, "data after the SEAL record");
+                return corrupt(
+                    seg.path, pos, chain.next,
+                    (why.empty() ? "unexpected data" : why) + ", and valid records follow it");
+            if (seg.sealed) return corrupt(seg.path, pos, chain.next, "data after the SEAL record");
         }
         if (!opt.read_only) {
             if (auto r = writable.truncate(pos); !r) return r;
@@ -566,6 +577,24 @@ result<void> file_log::impl::scan_active(segment_meta& seg, scan::chain_state& c
     return {};
 }
 
+result<void> file_log::impl::take_lock() {
+    const fs::path path = opt.dir / "LOCK";
+    auto f = io::file::open_write(path, false);
+    if (!f) f = io::file::open_write(path, true);
+    if (!f) f = io::file::open_write(path, false);  // lost a creation race: it exists now
+    if (!f) return std::unexpected(f.error());
+    if (::flock(f->fd(), LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        if (err == EWOULDBLOCK)
+            return fail(errc::locked, "the log in " + opt.dir.string() +
+                                          " is open for writing in another process (" +
+                                          path.string() + " is locked)");
+        return fail(errc::io_error, "cannot lock " + path.string() + ": " + std::strerror(err));
+    }
+    lock = std::move(*f);
+    return {};
+}
+
 result<void> file_log::impl::recover() {
     const fs::path& dir = opt.dir;
     std::error_code ec;
@@ -573,6 +602,9 @@ result<void> file_log::impl::recover() {
         if (opt.read_only) return fail(errc::not_found, "no log at " + dir.string());
         fs::create_directories(dir, ec);
         if (ec) return fail(errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
+    }
+    if (!opt.read_only) {
+        if (auto r = take_lock(); !r) return r;
     }
     auto on_disk = scan::list_segments(dir);
     if (!on_disk) return std::unexpected(on_disk.error());
@@ -596,8 +628,7 @@ result<void> file_log::impl::recover() {
     }
     scan::chain_state chain{st->segments.front().base, {}};
     for (std::size_t i = 0; i + 1 < st->segments.size(); ++i) {
-        if (auto r = check_sealed(i, i == 0 ? nullptr : &st->segments[i - 1], chain); !r)
-            return r;
+        if (auto r = check_sealed(i, i == 0 ? nullptr : &st->segments[i - 1], chain); !r) return r;
     }
     segment_meta& last = st->segments.back();
     if (auto r = scan_active(last, chain); !r) return r;
@@ -608,8 +639,7 @@ result<void> file_log::impl::recover() {
     report.segments = st->segments.size();
     if (last.sealed && !opt.read_only) {
         // A crash between sealing a segment and creating its successor.
-        if (auto r = create_segment(next_seq, head, std::max(opt.clock(), last_time)); !r)
-            return r;
+        if (auto r = create_segment(next_seq, head, std::max(opt.clock(), last_time)); !r) return r;
         report.segments = st->segments.size();
     } else if (!opt.read_only) {
         active_end = last.end;
@@ -735,7 +765,8 @@ result<void> file_log::impl::ensure_allocated(std::uint64_t end) {
     static const std::string zeros(1u << 20, '\0');
     const std::uint64_t target = std::max<std::uint64_t>(end, allocated + opt.preallocate_bytes);
     while (allocated < target) {
-        const std::size_t n = std::size_t(std::min<std::uint64_t>(zeros.size(), target - allocated));
+        const std::size_t n =
+            std::size_t(std::min<std::uint64_t>(zeros.size(), target - allocated));
         if (auto r = active.pwrite_all(std::string_view(zeros).substr(0, n), allocated); !r)
             return r;
         allocated += n;
@@ -784,15 +815,14 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
             seq = seq.next();
         }
         if (problem.empty() && frame.size() + format::frame_suffix_size > max_frame_bytes)
-            problem = "the batch encodes to more than " + std::to_string(max_frame_bytes) +
-                      " bytes";
+            problem =
+                "the batch encodes to more than " + std::to_string(max_frame_bytes) + " bytes";
         if (!problem.empty()) {
             frame.resize(frame_mark);
             p.outcome = fail(errc::too_large, problem);
             continue;
         }
-        p.outcome = append_result{seq_no{first_in_frame.value + count},
-                                  seq_no{seq.value - 1}, now};
+        p.outcome = append_result{seq_no{first_in_frame.value + count}, seq_no{seq.value - 1}, now};
         count += std::uint32_t(p.events.size());
         head = h;
         accepted.push_back(&p);
@@ -818,6 +848,11 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
         notice(fatal->message);
         head = head_before;
         for (auto* p : accepted) p->outcome = std::unexpected(*fatal);
+        {
+            std::lock_guard lk(st->mu);
+            st->failure = fatal;
+        }
+        if (opt.on_fatal) opt.on_fatal(*fatal);
     };
 
     const bool age_due = now - active_created >= opt.segment_max_age;
@@ -857,7 +892,9 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
 
 file_log::file_log(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-file_log::~file_log() { close(); }
+file_log::~file_log() {
+    close();
+}
 
 result<std::unique_ptr<file_log>> file_log::open(file_log_options options) {
     if (options.segment_bytes < 256)
@@ -989,8 +1026,17 @@ result<seq_no> file_log::first_at_or_after(utc_time t) const {
     return durable.next();
 }
 
-const recovery_report& file_log::recovery() const { return impl_->report; }
+std::optional<error> file_log::write_failure() const {
+    std::lock_guard lk(impl_->st->mu);
+    return impl_->st->failure;
+}
 
-std::uint64_t file_log::sync_count() const { return impl_->syncs.load(); }
+const recovery_report& file_log::recovery() const {
+    return impl_->report;
+}
+
+std::uint64_t file_log::sync_count() const {
+    return impl_->syncs.load();
+}
 
 }  // namespace scimsync::eventlog

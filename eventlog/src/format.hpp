@@ -25,9 +25,15 @@ inline constexpr std::uint8_t event_encoding = 1;
 enum class frame_type : std::uint8_t { invalid = 0, events = 1, checkpoint = 2, seal = 3 };
 
 // Little-endian helpers: the format is little-endian regardless of the host.
-inline void put_u16(char* p, std::uint16_t v) { for (int i = 0; i < 2; ++i) p[i] = char(v >> (8 * i)); }
-inline void put_u32(char* p, std::uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = char(v >> (8 * i)); }
-inline void put_u64(char* p, std::uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = char(v >> (8 * i)); }
+inline void put_u16(char* p, std::uint16_t v) {
+    for (int i = 0; i < 2; ++i) p[i] = char(v >> (8 * i));
+}
+inline void put_u32(char* p, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[i] = char(v >> (8 * i));
+}
+inline void put_u64(char* p, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[i] = char(v >> (8 * i));
+}
 inline std::uint16_t get_u16(const char* p) {
     return std::uint16_t(std::uint8_t(p[0]) | std::uint8_t(p[1]) << 8);
 }
@@ -45,7 +51,7 @@ inline std::uint64_t get_u64(const char* p) {
 struct segment_header {
     std::uint16_t version = format_version;
     std::uint16_t min_compatible = format_version;
-    seq_no base;                 // the first sequence number this segment holds
+    seq_no base;  // the first sequence number this segment holds
     utc_time created{};
     digest chain_head_before{};  // head after base-1; for the first segment, the genesis value
 };
@@ -60,10 +66,10 @@ struct frame_header {
     std::uint8_t magic = frame_magic;
     frame_type type = frame_type::events;
     std::uint16_t flags = 0;
-    seq_no first_seq;             // seq of the first event; for SEAL, the next seq to be written
+    seq_no first_seq;  // seq of the first event; for SEAL, the next seq to be written
     std::uint32_t event_count = 0;
     utc_time recorded_at{};
-    digest chain_head_after{};    // head after the frame's last event (SEAL: the final head)
+    digest chain_head_after{};  // head after the frame's last event (SEAL: the final head)
 
     std::size_t payload_size() const { return frame_len - (frame_header_size - 8); }
     std::size_t total_size() const { return 8 + std::size_t(frame_len) + frame_suffix_size; }

@@ -9,7 +9,9 @@
 
 namespace scimsync::eventlog::io {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
 
 namespace {
 std::unexpected<error> io_fail(const std::string& what, const std::filesystem::path& p, int err) {
@@ -17,7 +19,9 @@ std::unexpected<error> io_fail(const std::string& what, const std::filesystem::p
 }
 }  // namespace
 
-file::~file() { close(); }
+file::~file() {
+    close();
+}
 
 file& file::operator=(file&& o) noexcept {
     if (this != &o) {

@@ -10,7 +10,9 @@ constexpr auto follow_poll = std::chrono::milliseconds(50);
 projector_runner::projector_runner(const log& l, projector& p, runner_options options)
     : log_(l), projector_(p), options_(std::move(options)) {}
 
-projector_runner::~projector_runner() { stop(); }
+projector_runner::~projector_runner() {
+    stop();
+}
 
 result<void> projector_runner::load_snapshot() {
     if (!options_.snapshots || projector_.checkpoint().value != 0) return {};
@@ -18,8 +20,8 @@ result<void> projector_runner::load_snapshot() {
         if (options_.notice) options_.notice(s);
     };
     for (const auto& info : options_.snapshots->list(projector_.name())) {
-        const std::string which = "snapshot " + info.file.filename().string() + " of " +
-                                  projector_.name();
+        const std::string which =
+            "snapshot " + info.file.filename().string() + " of " + projector_.name();
         if (info.schema_version != projector_.schema_version()) {
             note(which + " has schema version " + std::to_string(info.schema_version) +
                  ", this build uses " + std::to_string(projector_.schema_version()) + "; skipped");
@@ -76,8 +78,8 @@ result<std::uint64_t> projector_runner::catch_up() {
         ++applied;
         if (options_.snapshots && ++since_snapshot_ >= options_.snapshot_every_events) {
             if (auto r = take_snapshot_locked(); !r && options_.notice)
-                options_.notice("snapshot of " + projector_.name() + " failed: " +
-                                r.error().message);
+                options_.notice("snapshot of " + projector_.name() +
+                                " failed: " + r.error().message);
         }
         lk.unlock();
         applied_cv_.notify_all();
@@ -142,14 +144,17 @@ void projector_runner::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
-bool projector_runner::wait_until(seq_no seq, std::chrono::steady_clock::time_point deadline) const {
+bool projector_runner::wait_until(seq_no seq,
+                                  std::chrono::steady_clock::time_point deadline) const {
     std::unique_lock lk(mu_);
     return applied_cv_.wait_until(lk, deadline, [&] {
         return applied_.load() >= seq.value || failure_.has_value();
     }) && applied_.load() >= seq.value;
 }
 
-seq_no projector_runner::applied() const { return seq_no{applied_.load()}; }
+seq_no projector_runner::applied() const {
+    return seq_no{applied_.load()};
+}
 
 std::optional<error> projector_runner::failure() const {
     std::lock_guard lk(mu_);

@@ -29,8 +29,7 @@ result<frame_read> segment_reader::read_at(std::uint64_t pos, std::uint64_t limi
     frame_read out;
     auto head = bytes(pos, frame_header_size, limit);
     if (!head) return std::unexpected(head.error());
-    const bool all_zero =
-        std::all_of(head->begin(), head->end(), [](char c) { return c == 0; });
+    const bool all_zero = std::all_of(head->begin(), head->end(), [](char c) { return c == 0; });
     if (head->empty() || all_zero) return out;  // status::end
     if (head->size() < frame_header_size) {
         out.st = status::bad;
@@ -63,8 +62,7 @@ std::string check_content(const frame_read& frame, chain_state& state, sha256::h
     if (h.first_seq != state.next)
         return "sequence gap: frame starts at " + std::to_string(h.first_seq.value) +
                ", expected " + std::to_string(state.next.value);
-    const std::string_view payload =
-        frame.bytes.substr(frame_header_size, h.payload_size());
+    const std::string_view payload = frame.bytes.substr(frame_header_size, h.payload_size());
     if (h.type == format::frame_type::seal) {
         if (h.event_count != 0 || !payload.empty()) return "SEAL frame carries events";
         if (h.chain_head_after != state.head) return "SEAL frame's chain head does not match";

@@ -14,7 +14,9 @@ const EVP_MD* algorithm() {
     return md;
 }
 
-EVP_MD_CTX* as_ctx(void* p) { return static_cast<EVP_MD_CTX*>(p); }
+EVP_MD_CTX* as_ctx(void* p) {
+    return static_cast<EVP_MD_CTX*>(p);
+}
 
 }  // namespace
 
@@ -23,7 +25,9 @@ hasher::hasher() : ctx_(EVP_MD_CTX_new()) {
     reset();
 }
 
-hasher::~hasher() { EVP_MD_CTX_free(as_ctx(ctx_)); }
+hasher::~hasher() {
+    EVP_MD_CTX_free(as_ctx(ctx_));
+}
 
 hasher& hasher::reset() {
     EVP_DigestInit_ex2(as_ctx(ctx_), algorithm(), nullptr);

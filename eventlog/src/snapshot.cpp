@@ -34,7 +34,8 @@ std::optional<snapshot_info> parse_header(std::string_view b, std::uint64_t& bod
     info.schema_version = format::get_u32(b.data() + 12);
     info.at = seq_no{format::get_u64(b.data() + 16)};
     std::memcpy(info.chain_head.data(), b.data() + 24, 32);
-    info.created = utc_time(std::chrono::microseconds(std::int64_t(format::get_u64(b.data() + 56))));
+    info.created =
+        utc_time(std::chrono::microseconds(std::int64_t(format::get_u64(b.data() + 56))));
     const std::size_t name_len = format::get_u16(b.data() + 64);
     if (b.size() < 66 + name_len + 8) return std::nullopt;
     info.projector.assign(b.data() + 66, name_len);
@@ -45,7 +46,8 @@ std::optional<snapshot_info> parse_header(std::string_view b, std::uint64_t& bod
 
 }  // namespace
 
-snapshot_store::snapshot_store(fs::path dir, std::size_t keep) : dir_(std::move(dir)), keep_(keep) {}
+snapshot_store::snapshot_store(fs::path dir, std::size_t keep)
+    : dir_(std::move(dir)), keep_(keep) {}
 
 result<snapshot_info> snapshot_store::write(const projector& p, seq_no at, const digest& head,
                                             std::string_view body, utc_time now) const {

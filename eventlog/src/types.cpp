@@ -23,15 +23,26 @@ std::string to_hex(const digest& d) {
 
 const char* to_string(errc c) {
     switch (c) {
-        case errc::io_error: return "io_error";
-        case errc::corrupt: return "corrupt";
-        case errc::too_large: return "too_large";
-        case errc::invalid_argument: return "invalid_argument";
-        case errc::failed: return "failed";
-        case errc::closed: return "closed";
-        case errc::unknown_event: return "unknown_event";
-        case errc::future_version: return "future_version";
-        case errc::not_found: return "not_found";
+        case errc::io_error:
+            return "io_error";
+        case errc::corrupt:
+            return "corrupt";
+        case errc::too_large:
+            return "too_large";
+        case errc::invalid_argument:
+            return "invalid_argument";
+        case errc::failed:
+            return "failed";
+        case errc::closed:
+            return "closed";
+        case errc::unknown_event:
+            return "unknown_event";
+        case errc::future_version:
+            return "future_version";
+        case errc::not_found:
+            return "not_found";
+        case errc::locked:
+            return "locked";
     }
     return "unknown";
 }

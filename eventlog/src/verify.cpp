@@ -67,9 +67,10 @@ result<verify_report> verify_log(const std::filesystem::path& dir, const progres
                 break;
             }
             if (r->st == scan::status::bad)
-                return problem(seg, pos, r->why + (newest ? " (a torn tail if the daemon "
-                                                            "crashed while writing it)"
-                                                          : ""));
+                return problem(seg, pos,
+                               r->why + (newest ? " (a torn tail if the daemon "
+                                                  "crashed while writing it)"
+                                                : ""));
             if (auto why = scan::check_content(*r, chain, hasher, events); !why.empty())
                 return problem(seg, pos, why);
             ++rep.frames;
@@ -81,7 +82,8 @@ result<verify_report> verify_log(const std::filesystem::path& dir, const progres
                 if (pos != *size) return problem(seg, pos, "data after the SEAL record");
             }
         }
-        if (!newest && !sealed) return problem(seg, *size, "segment before the newest is not sealed");
+        if (!newest && !sealed)
+            return problem(seg, *size, "segment before the newest is not sealed");
         rep.bytes += *size;
     }
     if (progress) progress(total, total);
@@ -118,7 +120,8 @@ result<log_stats> compute_stats(const std::filesystem::path& dir, const progress
         ++stats.by_type[e.type];
         ++stats.by_source[e.source];
         if (!e.stream.empty()) streams.insert(e.stream);
-        if (progress && stats.events % (progress_every * 16) == 0) progress(e.seq.value, last.value);
+        if (progress && stats.events % (progress_every * 16) == 0)
+            progress(e.seq.value, last.value);
     }
     if (progress) progress(last.value, last.value);
     stats.streams = streams.size();

@@ -31,14 +31,13 @@ el::result<void> event_catalogue::upcast(el::event& e) const {
     if (e.version == t->version) return {};
     auto data = nlohmann::json::parse(e.data, nullptr, false);
     if (data.is_discarded())
-        return el::fail(el::errc::corrupt, "event data at seq " + std::to_string(e.seq.value) +
-                                               " is not JSON", e.seq);
+        return el::fail(el::errc::corrupt,
+                        "event data at seq " + std::to_string(e.seq.value) + " is not JSON", e.seq);
     while (e.version < t->version) {
         auto it = upcasters_.find({e.type, e.version});
         if (it == upcasters_.end())
             return el::fail(el::errc::unknown_event,
-                            "no upcaster for " + e.type + " v" + std::to_string(e.version),
-                            e.seq);
+                            "no upcaster for " + e.type + " v" + std::to_string(e.version), e.seq);
         data = it->second(std::move(data));
         ++e.version;
     }
@@ -73,31 +72,58 @@ el::result<void> event_catalogue::validate(const el::event& e) const {
 const event_catalogue& catalogue() {
     static const event_catalogue standard = [] {
         event_catalogue c;
-        c.add({"UserCreated", 1, "User", false,
+        c.add({"UserCreated",
+               1,
+               "User",
+               false,
                "a user was created; data holds its full resulting SCIM resource",
                {"id", "resource"}});
-        c.add({"UserReplaced", 1, "User", false,
+        c.add({"UserReplaced",
+               1,
+               "User",
+               false,
                "a user's attributes changed (PUT or PATCH); data holds the full resulting resource",
                {"id", "resource"}});
         c.add({"UserDeleted", 1, "User", false, "a user was deleted", {"id"}});
-        c.add({"GroupCreated", 1, "Group", false,
+        c.add({"GroupCreated",
+               1,
+               "Group",
+               false,
                "a group was created; data holds its resource and initial members",
                {"id", "resource", "members"}});
-        c.add({"GroupReplaced", 1, "Group", false,
-               "a group's own attributes changed (not its members); data holds the resulting resource",
+        c.add({"GroupReplaced",
+               1,
+               "Group",
+               false,
+               "a group's own attributes changed (not its members); data holds the resulting "
+               "resource",
                {"id", "resource"}});
-        c.add({"GroupMembersChanged", 1, "Group", false,
+        c.add({"GroupMembersChanged",
+               1,
+               "Group",
+               false,
                "members were added to and/or removed from a group (a deterministic delta)",
                {"id", "added", "removed"}});
         c.add({"GroupDeleted", 1, "Group", false, "a group was deleted", {"id"}});
-        c.add({"TokenIssued", 1, "Token", false,
+        c.add({"TokenIssued",
+               1,
+               "Token",
+               false,
                "a SCIM bearer token was issued; only its hash is recorded",
                {"id", "name", "hash", "expires"}});
         c.add({"TokenRevoked", 1, "Token", false, "a SCIM bearer token was revoked", {"id"}});
-        c.add({"ProvisioningDisabled", 1, "Provisioning", true,
-               "SCIM provisioning was switched off; SCIM requests are refused until enabled", {}});
-        c.add({"ProvisioningEnabled", 1, "Provisioning", true,
-               "SCIM provisioning was switched back on", {}});
+        c.add({"ProvisioningDisabled",
+               1,
+               "Provisioning",
+               true,
+               "SCIM provisioning was switched off; SCIM requests are refused until enabled",
+               {}});
+        c.add({"ProvisioningEnabled",
+               1,
+               "Provisioning",
+               true,
+               "SCIM provisioning was switched back on",
+               {}});
         return c;
     }();
     return standard;

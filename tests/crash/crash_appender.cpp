@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
                 std::vector<el::event> batch(n);
                 std::vector<std::string> ids(n);
                 for (std::size_t k = 0; k < n; ++k) {
-                    ids[k] = "r" + round + "t" + std::to_string(t) + "i" + std::to_string(i) +
-                             "k" + std::to_string(k);
+                    ids[k] = "r" + round + "t" + std::to_string(t) + "i" + std::to_string(i) + "k" +
+                             std::to_string(k);
                     batch[k].type = "CrashProbe";
                     batch[k].source = "test";
                     batch[k].stream = "Probe/" + std::to_string(t);

@@ -31,8 +31,8 @@ TEST_CASE("many threads appending get one total order with nothing lost or dupli
             for (int i = 0; i < per_thread; ++i) {
                 auto batch = sample_batch(1, 1 + (i % 3));
                 for (std::size_t k = 0; k < batch.size(); ++k)
-                    batch[k].data = "{\"t\":" + std::to_string(t) + ",\"i\":" +
-                                    std::to_string(i) + ",\"k\":" + std::to_string(k) + "}";
+                    batch[k].data = "{\"t\":" + std::to_string(t) + ",\"i\":" + std::to_string(i) +
+                                    ",\"k\":" + std::to_string(k) + "}";
                 auto r = log->append(batch);
                 std::lock_guard lk(mu);
                 if (!r) {
@@ -70,9 +70,12 @@ TEST_CASE("async appends complete in submission order with their own sequence nu
     for (std::uint64_t i = 0; i < n; ++i) {
         log->async_append(sample_batch(i + 1, 1), [&, i](el::result<el::append_result> r) {
             std::lock_guard lk(mu);
-            if (!r) problems.push_back(r.error().message);
-            else if (r->first.value != i + 1) problems.push_back("out of submission order");
-            else completed.push_back(r->first.value);
+            if (!r)
+                problems.push_back(r.error().message);
+            else if (r->first.value != i + 1)
+                problems.push_back("out of submission order");
+            else
+                completed.push_back(r->first.value);
             cv.notify_all();
         });
     }

@@ -1,4 +1,7 @@
+#include <sys/resource.h>
+
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <thread>
 
 #include "log_fixture.hpp"
@@ -9,7 +12,9 @@ using namespace scimsync::testing;
 
 namespace {
 el::utc_time fixed_clock_value{std::chrono::microseconds(1'800'000'000'000'000)};
-el::utc_time fixed_clock() { return fixed_clock_value; }
+el::utc_time fixed_clock() {
+    return fixed_clock_value;
+}
 }  // namespace
 
 TEST_CASE("appended events come back identical, in order, with consecutive seqs",
@@ -121,8 +126,7 @@ TEST_CASE("reading from any sequence number starts exactly there, across segment
     }
     SECTION("with a segment index full of nonsense (it is ignored)") {
         for (const auto& e : std::filesystem::directory_iterator(dir.path()))
-            if (e.path().extension() == ".idx")
-                write_file(e.path(), std::string(64, '\x07'));
+            if (e.path().extension() == ".idx") write_file(e.path(), std::string(64, '\x07'));
     }
     auto log = open_log(opt);
     REQUIRE(segment_files(dir.path()).size() > 3);
@@ -165,9 +169,10 @@ TEST_CASE("wait_for wakes when a later event becomes durable", "[eventlog][file_
     REQUIRE(seen.value == 1);
 }
 
-TEST_CASE("an empty append, a typeless event and an oversized event are refused and append "
-          "nothing",
-          "[eventlog][file_log]") {
+TEST_CASE(
+    "an empty append, a typeless event and an oversized event are refused and append "
+    "nothing",
+    "[eventlog][file_log]") {
     temp_dir dir;
     auto log = open_log(log_options(dir.path(), el::durability::batch));
     REQUIRE(log->append({}).error().code == el::errc::invalid_argument);
@@ -226,7 +231,10 @@ TEST_CASE("chain_head_at agrees with the head verify computes", "[eventlog][file
 
 TEST_CASE("a read-only open refuses appends", "[eventlog][file_log]") {
     temp_dir dir;
-    { auto log = open_log(log_options(dir.path())); (void)log->append(sample_batch(1, 1)); }
+    {
+        auto log = open_log(log_options(dir.path()));
+        (void)log->append(sample_batch(1, 1));
+    }
     auto ro = el::file_log::open({.dir = dir.path(), .read_only = true});
     REQUIRE(ro.has_value());
     REQUIRE((*ro)->append(sample_batch(2, 1)).error().code == el::errc::invalid_argument);
@@ -254,4 +262,54 @@ TEST_CASE("durability always syncs once per append, batch at most once per appen
         for (int i = 0; i < 5; ++i) REQUIRE(log->append(sample_batch(1, 2)).has_value());
         REQUIRE(log->sync_count() == 0);
     }
+}
+
+TEST_CASE("a second writer on the same log is refused while the first holds it",
+          "[eventlog][file_log][lock]") {
+    temp_dir dir;
+    auto first = open_log(log_options(dir.path()));
+    auto second = el::file_log::open(log_options(dir.path()));
+    REQUIRE_FALSE(second.has_value());
+    REQUIRE(second.error().code == el::errc::locked);
+    REQUIRE_THAT(second.error().message, Catch::Contains(dir.path().string()));
+    // Readers (auditor tools) are not blocked by the writer's lock.
+    REQUIRE(el::file_log::open({.dir = dir.path(), .read_only = true}).has_value());
+    first.reset();
+    REQUIRE(el::file_log::open(log_options(dir.path())).has_value());
+}
+
+TEST_CASE("after a failed write the log refuses appends until reopened, and nothing is lost",
+          "[eventlog][file_log][failure]") {
+    temp_dir dir;
+    std::vector<el::error> fatal_calls;
+    auto opt = log_options(dir.path(), el::durability::batch);
+    opt.on_fatal = [&](const el::error& e) { fatal_calls.push_back(e); };
+    auto log = open_log(opt);
+    REQUIRE(log->append(sample_batch(1, 3)).has_value());
+    REQUIRE_FALSE(log->write_failure().has_value());
+
+    // A real write failure: a file-size limit makes the next pwrite fail with EFBIG.
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    const auto seg = segment_files(dir.path()).back();
+    rlimit tight = old;
+    tight.rlim_cur = std::filesystem::file_size(seg) + 10;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &tight) == 0);
+    auto failed = log->append(sample_batch(4, 2, 700 * 1024));  // past the preallocated MiB
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
+    std::signal(SIGXFSZ, old_handler);
+
+    REQUIRE_FALSE(failed.has_value());
+    REQUIRE(failed.error().code == el::errc::failed);
+    REQUIRE(log->write_failure().has_value());
+    REQUIRE(fatal_calls.size() == 1);
+    // Sticky: even a small append that would fit now is refused.
+    REQUIRE(log->append(sample_batch(4, 1)).error().code == el::errc::failed);
+    REQUIRE(fatal_calls.size() == 1);
+    log.reset();
+    // Reopening runs recovery; every acknowledged event is there and the log takes writes.
+    auto again = open_log(log_options(dir.path(), el::durability::batch));
+    REQUIRE(again->last_seq().value == 3);
+    REQUIRE(again->append(sample_batch(4, 1))->first.value == 4);
 }

@@ -59,7 +59,8 @@ TEST_CASE("a projector gets every event after its checkpoint exactly once, in or
     el::projector_runner runner(*log, p, {});
     REQUIRE(runner.start().has_value());
     REQUIRE(runner.applied().value == 40);
-    for (std::uint64_t i = 41; i <= 100; i += 5) REQUIRE(log->append(sample_batch(i, 5)).has_value());
+    for (std::uint64_t i = 41; i <= 100; i += 5)
+        REQUIRE(log->append(sample_batch(i, 5)).has_value());
     REQUIRE(runner.wait_until(el::seq_no{100}, soon()));
     runner.stop();
     REQUIRE(p.seen.size() == 100);

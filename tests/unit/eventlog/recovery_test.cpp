@@ -116,8 +116,7 @@ TEST_CASE("a damaged record followed by valid records refuses to open and names 
     REQUIRE(log.error().code == el::errc::corrupt);
     REQUIRE(log.error().seq.value == 1);
     REQUIRE_THAT(log.error().message, Catch::Contains(t.segment.filename().string()) &&
-                                          Catch::Contains("offset 64") &&
-                                          Catch::Contains("seq 1"));
+                                          Catch::Contains("offset 64") && Catch::Contains("seq 1"));
     // Nothing was truncated.
     REQUIRE(fs::file_size(t.segment) == t.last_frame_end);
 }
@@ -138,7 +137,8 @@ TEST_CASE("damage to the last acknowledged record fails closed instead of droppi
     REQUIRE_THAT(log.error().message, Catch::Contains("acknowledged"));
 }
 
-TEST_CASE("a read-only open reports a torn tail but leaves the file alone", "[eventlog][recovery]") {
+TEST_CASE("a read-only open reports a torn tail but leaves the file alone",
+          "[eventlog][recovery]") {
     temp_dir dir;
     const auto t = make_log_with_unacknowledged_tail(dir.path(), 5);
     truncate_file(t.segment, t.last_frame_end - 3);
@@ -163,8 +163,8 @@ TEST_CASE("a crash between sealing a segment and creating the next one is comple
     // triggered the roll. Deleting the newest segment leaves the state of a crash after the
     // seal but before its successor existed (durability none: no commit hint to contradict).
     auto segs = segment_files(dir.path());
-    const auto last = el::seq_no{
-        el::format::parse_segment_file_name(segs.back().filename().string())->value - 1};
+    const auto last =
+        el::seq_no{el::format::parse_segment_file_name(segs.back().filename().string())->value - 1};
     fs::remove(segs.back());
     auto log = open_log(opt);
     REQUIRE(segment_files(dir.path()).size() == 3);

@@ -104,8 +104,8 @@ TEST_CASE("two records swapped are detected", "[eventlog][verify][tamper]") {
     const auto b = el::format::read_frame_header(bytes.data() + 64 + a.total_size());
     const std::string fa = bytes.substr(64, a.total_size());
     const std::string fb = bytes.substr(64 + a.total_size(), b.total_size());
-    write_file(l.segments[0], bytes.substr(0, 64) + fb + fa +
-                                  bytes.substr(64 + a.total_size() + b.total_size()));
+    write_file(l.segments[0],
+               bytes.substr(0, 64) + fb + fa + bytes.substr(64 + a.total_size() + b.total_size()));
     auto rep = el::verify_log(dir.path());
     REQUIRE(rep->problem.has_value());
     REQUIRE(rep->problem->seq.value == 1);

@@ -16,8 +16,8 @@ using scimsync::testing::temp_dir;
 namespace {
 
 el::event golden(const std::string& type, int version) {
-    const fs::path file =
-        fs::path(SCIMSYNC_TEST_DATA_DIR) / "events" / type / ("v" + std::to_string(version) + ".json");
+    const fs::path file = fs::path(SCIMSYNC_TEST_DATA_DIR) / "events" / type /
+                          ("v" + std::to_string(version) + ".json");
     INFO(file.string());
     REQUIRE(fs::exists(file));
     auto e = el::event_from_json(nlohmann::json::parse(read_file(file)));
@@ -69,7 +69,8 @@ TEST_CASE("every event type round-trips through the file log unchanged", "[model
 TEST_CASE("old versions are upcast step by step to the current one", "[model][events]") {
     event_catalogue c;
     c.add({"Sample", 3, "Sample", false, "test type", {"full_name"}},
-          {{1, [](nlohmann::json d) {  // v1 -> v2: "name" renamed to "full_name"
+          {{1,
+            [](nlohmann::json d) {  // v1 -> v2: "name" renamed to "full_name"
                 d["full_name"] = d["name"];
                 d.erase("name");
                 return d;
@@ -85,7 +86,8 @@ TEST_CASE("old versions are upcast step by step to the current one", "[model][ev
     e.data = R"({"name":"x"})";
     REQUIRE(c.upcast(e).has_value());
     REQUIRE(e.version == 3);
-    REQUIRE(nlohmann::json::parse(e.data) == nlohmann::json::parse(R"({"full_name":"x","tags":[]})"));
+    REQUIRE(nlohmann::json::parse(e.data) ==
+            nlohmann::json::parse(R"({"full_name":"x","tags":[]})"));
     REQUIRE(c.validate(e).has_value());
 }
 

@@ -25,7 +25,8 @@ struct file_log_options {
     durability mode = durability::batch;
     std::uint64_t segment_bytes = 128ull << 20;  // roll when a segment would grow past this
     std::chrono::seconds segment_max_age{24 * 3600};
-    std::size_t max_batch_bytes = 1u << 20;  // group-commit batch cap (a bigger request still goes alone)
+    std::size_t max_batch_bytes =
+        1u << 20;  // group-commit batch cap (a bigger request still goes alone)
     // Zero-fill the active segment this far ahead of the data. Overwriting blocks that are
     // already allocated and durable lets fdatasync skip the metadata journal commit, which
     // halves its latency on ext4 (bench/README.md). The zeros are trimmed on seal and close.
@@ -34,6 +35,9 @@ struct file_log_options {
     bool read_only = false;  // tools: never truncate, never write; sees what is durable on disk
     // Receives one-line notices from recovery (e.g. "dropped a torn tail of 37 bytes ...").
     std::function<void(const std::string&)> notice;
+    // Called once, on the writer thread, when a write or fdatasync fails and the log stops
+    // accepting appends. A daemon should exit non-zero so that a restart runs recovery.
+    std::function<void(const error&)> on_fatal;
 };
 
 // What open() found and did.
@@ -48,6 +52,8 @@ class file_log final : public log {
 public:
     // Opens (creating if needed) the log in options.dir. A torn tail of the newest segment is
     // truncated and reported; any other damage is errc::corrupt naming segment, offset and seq.
+    // A writable open holds an exclusive lock (options.dir/LOCK) for the log's lifetime: a
+    // second writer gets errc::locked. Read-only opens take no lock.
     static result<std::unique_ptr<file_log>> open(file_log_options options);
     ~file_log() override;
 
@@ -56,6 +62,7 @@ public:
     seq_no last_seq() const override;
     seq_no wait_for(seq_no after, std::chrono::steady_clock::time_point deadline) const override;
     result<digest> chain_head_at(seq_no at) const override;
+    std::optional<error> write_failure() const override;
     void close() override;
 
     const recovery_report& recovery() const;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "scimsync/eventlog/event.hpp"
@@ -13,9 +14,9 @@
 namespace scimsync::eventlog {
 
 struct append_result {
-    seq_no first;  // sequence number given to batch[0]
-    seq_no last;   // sequence number given to batch.back()
-    utc_time time; // the time stamped on every event of the batch
+    seq_no first;   // sequence number given to batch[0]
+    seq_no last;    // sequence number given to batch.back()
+    utc_time time;  // the time stamped on every event of the batch
 };
 
 // Called exactly once per append, on the log's writer thread, after the events are durable
@@ -56,6 +57,10 @@ public:
     // The hash-chain head after event `at` (the genesis value for seq 0). Snapshots record it so
     // that a snapshot is only ever loaded onto the history it was taken from.
     virtual result<digest> chain_head_at(seq_no at) const = 0;
+
+    // Set once a write or fdatasync failed: from then on every append fails with errc::failed
+    // until the log is reopened (recovery runs again). Readiness checks report it.
+    virtual std::optional<error> write_failure() const = 0;
 
     // Stops accepting appends, completes what is queued, and makes it durable.
     virtual void close() = 0;

@@ -115,9 +115,9 @@ private:
     const log& log_;
     projector& projector_;
     runner_options options_;
-    std::unique_ptr<reader> reader_;     // kept across catch-ups: the follower resumes it
+    std::unique_ptr<reader> reader_;  // kept across catch-ups: the follower resumes it
     std::uint64_t since_snapshot_ = 0;
-    mutable std::mutex mu_;              // guards projector_ state against snapshot_now()
+    mutable std::mutex mu_;  // guards projector_ state against snapshot_now()
     mutable std::condition_variable applied_cv_;
     std::atomic<std::uint64_t> applied_{0};
     std::optional<error> failure_;

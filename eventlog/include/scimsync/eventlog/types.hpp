@@ -37,6 +37,7 @@ enum class errc {
     unknown_event,     // upcasting met an event type it does not know (fail closed)
     future_version,    // upcasting met a schema version newer than this build understands
     not_found,         // nothing at that position / no such snapshot
+    locked,            // another process holds the log open for writing
 };
 const char* to_string(errc c);
 

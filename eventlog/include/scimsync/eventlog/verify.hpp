@@ -14,10 +14,10 @@
 namespace scimsync::eventlog {
 
 struct verify_problem {
-    seq_no seq;                      // the first sequence number that cannot be trusted
-    std::filesystem::path segment;   // the segment file it is in
-    std::uint64_t offset = 0;        // byte offset of the bad frame (or header) in that file
-    std::string what;                // what failed: "CRC mismatch", "hash chain break", ...
+    seq_no seq;                     // the first sequence number that cannot be trusted
+    std::filesystem::path segment;  // the segment file it is in
+    std::uint64_t offset = 0;       // byte offset of the bad frame (or header) in that file
+    std::string what;               // what failed: "CRC mismatch", "hash chain break", ...
 };
 
 struct verify_report {
@@ -25,8 +25,8 @@ struct verify_report {
     std::uint64_t frames = 0;
     std::uint64_t events = 0;
     std::uint64_t bytes = 0;
-    seq_no last_good;                     // every event up to here checked out
-    digest chain_head{};                  // head after last_good
+    seq_no last_good;                       // every event up to here checked out
+    digest chain_head{};                    // head after last_good
     std::optional<verify_problem> problem;  // the first problem found; none means clean
 };
 
@@ -35,7 +35,8 @@ using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>
 
 // Checks every segment header, frame CRC, length suffix, sequence continuity, the hash chain
 // across all records and segments, and each SEAL record. Stops at the first problem.
-result<verify_report> verify_log(const std::filesystem::path& dir, const progress_fn& progress = {});
+result<verify_report> verify_log(const std::filesystem::path& dir,
+                                 const progress_fn& progress = {});
 
 struct log_stats {
     std::size_t segments = 0;
