@@ -110,9 +110,9 @@ int main(int argc, char** argv) {
         int n;
     };
     const config configs[] = {
-        {el::durability::batch, false, 1},  {el::durability::batch, false, 16},
-        {el::durability::batch, false, 64}, {el::durability::batch, true, 64},
-        {el::durability::batch, true, 256}, {el::durability::always, false, 1},
+        {el::durability::batch, false, 1},   {el::durability::batch, false, 16},
+        {el::durability::batch, false, 64},  {el::durability::batch, true, 64},
+        {el::durability::batch, true, 256},  {el::durability::always, false, 1},
         {el::durability::always, false, 16}, {el::durability::always, false, 64},
     };
     for (const auto& c : configs) {

@@ -6,8 +6,8 @@
 // every frame, the SHA-256 hash chain over every event, decoding of every envelope), first
 // without and then with parsing each event's JSON data. Prints events/s (median of --runs).
 
-#include <nlohmann/json.hpp>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "bench_util.hpp"
 #include "scimsync/eventlog/file_log.hpp"
@@ -57,8 +57,10 @@ int main(int argc, char** argv) {
             }
             if (!*got) break;
             ++n;
-            if (parse_json) check += nlohmann::json::parse(e.data).size();
-            else check += e.data.size();
+            if (parse_json)
+                check += nlohmann::json::parse(e.data).size();
+            else
+                check += e.data.size();
         }
         const double s = sb::seconds_since(t0);
         if (n != total || check == 0) std::exit(1);
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
         ver.push_back(verify());
     }
     std::printf("%-44s %12.0f events/s\n", "read + CRC + chain + decode envelope", sb::median(raw));
-    std::printf("%-44s %12.0f events/s\n", "... and parse each event's JSON data", sb::median(json));
+    std::printf("%-44s %12.0f events/s\n", "... and parse each event's JSON data",
+                sb::median(json));
     std::printf("%-44s %12.0f events/s\n", "log verify (CRC + chain, no decode)", sb::median(ver));
 }
