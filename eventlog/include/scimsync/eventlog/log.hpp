@@ -19,8 +19,10 @@ struct append_result {
     utc_time time;  // the time stamped on every event of the batch
 };
 
-// Called exactly once per append, on the log's writer thread, after the events are durable
-// (per the durability mode) or the append failed. Must not block; post elsewhere to do work.
+// Called exactly once per append, after the events are durable (per the durability mode) or the
+// append failed: on the log's writer thread, or on the caller's thread if the append is refused
+// before it is queued. It runs inline with the writer, so it must not block and must not call
+// back into the log; post elsewhere (e.g. to an Asio executor) to do work.
 using append_handler = std::function<void(result<append_result>)>;
 
 // A forward cursor over durable events. Not thread-safe; one consumer per reader.
@@ -40,7 +42,8 @@ public:
     // stamp, and either all of them become durable or none. Never blocks the caller.
     virtual void async_append(std::vector<event> batch, append_handler done) = 0;
 
-    // Blocking form of async_append, for tools and tests.
+    // Blocking form of async_append, for tools, tests and threads that may block. Each call
+    // costs the writer one wake-up; servers should use async_append.
     result<append_result> append(std::vector<event> batch);
 
     // A reader positioned at the first durable event with seq >= `first`.
