@@ -75,7 +75,6 @@ struct segment_meta {
 struct log_state {
     fs::path dir;
     bool read_only = false;
-    std::function<void(const std::string&)> notice;
     mutable std::mutex mu;
     mutable std::condition_variable durable_cv;
     std::vector<segment_meta> segments;  // ordered by base
@@ -282,7 +281,6 @@ private:
         path_ = seg.path;
         base_ = seg.base;
         limit_ = seg.end;
-        sealed_ = seg.sealed;
         return {};
     }
 
@@ -324,8 +322,7 @@ private:
                                    [&](const segment_meta& m) { return m.base == base_; });
             if (it == st_->segments.end()) return {};
             limit_ = it->end;
-            sealed_ = it->sealed;
-            if (pos_ < limit_ || !sealed_ || !seal_seen_) return {};
+            if (pos_ < limit_ || !it->sealed || !seal_seen_) return {};
             if (std::next(it) != st_->segments.end()) {
                 following = *std::next(it);
                 following->index.clear();
@@ -348,7 +345,6 @@ private:
     seq_no base_;
     std::uint64_t pos_ = 0;
     std::uint64_t limit_ = 0;
-    bool sealed_ = false;
     bool seal_seen_ = false;
     scan::chain_state chain_;
     sha256::hasher hasher_;
@@ -399,15 +395,13 @@ struct file_log::impl {
     std::atomic<std::uint64_t> syncs{0};
     std::thread writer;
 
-
     void notice(const std::string& s) const {
         if (opt.notice) opt.notice(s);
     }
 
     result<void> recover();
     result<void> take_lock();
-    result<void> check_sealed(std::size_t i, const segment_meta* prev_sealed,
-                              scan::chain_state& chain);
+    result<void> check_sealed(std::size_t i, scan::chain_state& chain);
     result<void> scan_active(segment_meta& seg, scan::chain_state& chain);
     result<void> create_segment(seq_no base, const digest& head_before, utc_time now);
     result<void> roll(utc_time now);
@@ -446,8 +440,7 @@ result<void> file_log::impl::create_segment(seq_no base, const digest& head_befo
     return {};
 }
 
-result<void> file_log::impl::check_sealed(std::size_t i, const segment_meta* prev,
-                                          scan::chain_state& chain) {
+result<void> file_log::impl::check_sealed(std::size_t i, scan::chain_state& chain) {
     segment_meta& seg = st->segments[i];
     auto f = io::file::open_read(seg.path);
     if (!f) return std::unexpected(f.error());
@@ -455,7 +448,7 @@ result<void> file_log::impl::check_sealed(std::size_t i, const segment_meta* pre
     if (!h) return std::unexpected(h.error());
     seg.head_before = h->chain_head_before;
     seg.created = h->created;
-    if (prev != nullptr && (seg.head_before != chain.head || seg.base != chain.next))
+    if (i > 0 && (seg.head_before != chain.head || seg.base != chain.next))
         return corrupt(seg.path, 0, seg.base,
                        "segment does not continue the previous segment's chain");
     auto size = f->size();
@@ -620,7 +613,7 @@ result<void> file_log::impl::recover() {
     }
     scan::chain_state chain{st->segments.front().base, {}};
     for (std::size_t i = 0; i + 1 < st->segments.size(); ++i) {
-        if (auto r = check_sealed(i, i == 0 ? nullptr : &st->segments[i - 1], chain); !r) return r;
+        if (auto r = check_sealed(i, chain); !r) return r;
     }
     segment_meta& last = st->segments.back();
     if (auto r = scan_active(last, chain); !r) return r;
@@ -875,7 +868,6 @@ result<std::unique_ptr<file_log>> file_log::open(file_log_options options) {
     if (!p->opt.clock) p->opt.clock = &system_utc_now;
     p->st->dir = p->opt.dir;
     p->st->read_only = p->opt.read_only;
-    p->st->notice = p->opt.notice;
     if (auto r = p->recover(); !r) return std::unexpected(r.error());
     p->report.last_seq = p->st->durable;
     if (!p->opt.read_only) {

@@ -33,7 +33,8 @@ struct file_log_options {
     std::size_t preallocate_bytes = 1u << 20;
     clock_fn clock = &system_utc_now;
     bool read_only = false;  // tools: never truncate, never write; sees what is durable on disk
-    // Receives one-line notices from recovery (e.g. "dropped a torn tail of 37 bytes ...").
+    // Receives one-line notices (e.g. "dropped a torn tail of 37 bytes ..."), from the thread
+    // calling open() during recovery and later from the writer thread.
     std::function<void(const std::string&)> notice;
     // Called once, on the writer thread, when a write or fdatasync fails and the log stops
     // accepting appends. A daemon should exit non-zero so that a restart runs recovery.
