@@ -1,0 +1,36 @@
+#pragma once
+// The directory as an eventlog projector: checkpoint, upcast events applied in order, and
+// snapshots (the serialised directory). Pure; the runner does the I/O.
+
+#include "scimsync/eventlog/projector.hpp"
+#include "scimsync/model/directory.hpp"
+
+namespace scimsync::model {
+
+class directory_projector final : public eventlog::projector {
+public:
+    std::string name() const override { return "directory"; }
+    std::uint32_t schema_version() const override { return 1; }
+    eventlog::seq_no checkpoint() const override { return at_; }
+    eventlog::result<void> apply(const eventlog::event& e) override {
+        if (auto r = dir_.apply(e); !r) return r;
+        at_ = e.seq;
+        return {};
+    }
+    std::optional<std::string> snapshot() const override { return dir_.serialize(); }
+    eventlog::result<void> restore(std::string_view body, eventlog::seq_no at) override {
+        auto d = directory::deserialize(body);
+        if (!d) return std::unexpected(d.error());
+        dir_ = std::move(*d);
+        at_ = at;
+        return {};
+    }
+
+    const directory& dir() const { return dir_; }
+
+private:
+    directory dir_;
+    eventlog::seq_no at_;
+};
+
+}  // namespace scimsync::model

@@ -1,0 +1,421 @@
+#include "scimsync/model/directory.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/model/events.hpp"
+
+namespace scimsync::model {
+
+namespace el = scimsync::eventlog;
+namespace names = event_names;
+using nlohmann::json;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+namespace {
+
+std::unexpected<el::error> malformed(const el::event& e, const std::string& what) {
+    return el::fail(el::errc::corrupt,
+                    e.type + " at seq " + std::to_string(e.seq.value) + ": " + what, e.seq);
+}
+
+std::string string_at(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+template <class Map>
+auto find_ptr(const Map& m, std::string_view key) -> const typename Map::mapped_type* {
+    auto it = m.find(std::string(key));
+    return it == m.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+el::result<void> directory::apply(const el::event& e) {
+    const auto* type = catalogue().find(e.type);
+    if (type == nullptr) return malformed(e, "unknown event type");
+    if (type->stream_kind == "User" || type->stream_kind == "Group" ||
+        type->stream_kind == "Token") {
+        auto data = json::parse(e.data, nullptr, false);
+        if (!data.is_object() || string_at(data, "id").empty())
+            return malformed(e, "data is not an object with an id");
+        if (type->stream_kind == "User") return apply_user(e, data);
+        if (type->stream_kind == "Group") return apply_group(e, data);
+        const std::string id = data["id"];
+        if (e.type == names::token_issued) {
+            token_state t;
+            t.id = id;
+            t.name = string_at(data, "name");
+            t.hash = string_at(data, "hash");
+            auto created = el::parse_time(string_at(data, "created"));
+            t.created = created ? *created : e.time;
+            if (data.contains("expires") && data["expires"].is_string()) {
+                auto exp = el::parse_time(data["expires"].get<std::string>());
+                if (!exp) return malformed(e, "expires is not a time");
+                t.expires = *exp;
+            }
+            tokens_[id] = std::move(t);
+        } else if (e.type == names::token_revoked) {
+            auto it = tokens_.find(id);
+            if (it != tokens_.end()) it->second.revoked = true;
+        }
+        return {};
+    }
+    if (e.type == names::provisioning_disabled) provisioning_enabled_ = false;
+    if (e.type == names::provisioning_enabled) provisioning_enabled_ = true;
+    return {};
+}
+
+el::result<void> directory::apply_user(const el::event& e, const json& data) {
+    const std::string id = data["id"];
+    if (e.type == names::user_deleted) {
+        auto it = users_.find(id);
+        if (it == users_.end()) return {};
+        unindex_user(id, it->second);
+        users_.erase(it);
+        drop_memberships_of(id, e.time);
+        return {};
+    }
+    auto res = data.find("resource");
+    if (res == data.end() || !res->is_object()) return malformed(e, "resource is not an object");
+    auto existing = users_.find(id);
+    user_state u;
+    if (existing != users_.end()) {
+        u = existing->second;
+        unindex_user(id, existing->second);
+    } else {
+        u.created = e.time;
+    }
+    u.json = res->dump();
+    u.user_name = string_at(*res, "userName");
+    u.external_id = string_at(*res, "externalId");
+    u.last_modified = e.time;
+    ++u.version;
+    if (auto ph = data.find("password_hash"); ph != data.end()) {
+        if (ph->is_string()) u.password_hash = ph->get<std::string>();
+        else u.password_hash.reset();
+    }
+    index_user(id, u);
+    users_[id] = std::move(u);
+    return {};
+}
+
+el::result<void> directory::apply_group(const el::event& e, const json& data) {
+    const std::string id = data["id"];
+    if (e.type == names::group_deleted) {
+        auto it = groups_.find(id);
+        if (it == groups_.end()) return {};
+        unindex_group(id, it->second);
+        groups_.erase(it);
+        if (auto m = members_.find(id); m != members_.end()) {
+            for (const auto& [member, type] : m->second) {
+                auto back = member_of_.find(member);
+                if (back != member_of_.end()) {
+                    back->second.erase(id);
+                    if (back->second.empty()) member_of_.erase(back);
+                }
+            }
+            members_.erase(m);
+        }
+        drop_memberships_of(id, e.time);  // as a member of other groups
+        return {};
+    }
+    auto it = groups_.find(id);
+    if (e.type == names::group_members_changed) {
+        if (it == groups_.end()) return {};
+        const auto& added = data.value("added", json::array());
+        const auto& removed = data.value("removed", json::array());
+        if (!added.is_array() || !removed.is_array())
+            return malformed(e, "added and removed must be arrays");
+        for (const auto& r : removed)
+            if (r.is_string()) remove_member(id, r.get<std::string>());
+        for (const auto& a : added)
+            if (a.is_object() && a.contains("value"))
+                add_member(id, {string_at(a, "value"), a.value("type", std::string("User"))});
+        ++it->second.version;
+        it->second.last_modified = e.time;
+        return {};
+    }
+    auto res = data.find("resource");
+    if (res == data.end() || !res->is_object()) return malformed(e, "resource is not an object");
+    group_state g;
+    if (it != groups_.end()) {
+        g = it->second;
+        unindex_group(id, it->second);
+    } else {
+        g.created = e.time;
+    }
+    g.json = res->dump();
+    g.display_name = string_at(*res, "displayName");
+    g.external_id = string_at(*res, "externalId");
+    g.last_modified = e.time;
+    ++g.version;
+    index_group(id, g);
+    groups_[id] = std::move(g);
+    if (e.type == names::group_created) {
+        members_.try_emplace(id);
+        for (const auto& m : data.value("members", json::array()))
+            if (m.is_object() && m.contains("value"))
+                add_member(id, {string_at(m, "value"), m.value("type", std::string("User"))});
+    }
+    return {};
+}
+
+void directory::index_user(const std::string& id, const user_state& u) {
+    user_by_name_[lower(u.user_name)] = id;
+    if (!u.external_id.empty()) user_by_external_[u.external_id] = id;
+}
+
+void directory::unindex_user(const std::string& id, const user_state& u) {
+    if (auto it = user_by_name_.find(lower(u.user_name)); it != user_by_name_.end() && it->second == id)
+        user_by_name_.erase(it);
+    if (auto it = user_by_external_.find(u.external_id);
+        it != user_by_external_.end() && it->second == id)
+        user_by_external_.erase(it);
+}
+
+void directory::index_group(const std::string& id, const group_state& g) {
+    group_by_name_[lower(g.display_name)] = id;
+    if (!g.external_id.empty()) group_by_external_[g.external_id] = id;
+}
+
+void directory::unindex_group(const std::string& id, const group_state& g) {
+    if (auto it = group_by_name_.find(lower(g.display_name));
+        it != group_by_name_.end() && it->second == id)
+        group_by_name_.erase(it);
+    if (auto it = group_by_external_.find(g.external_id);
+        it != group_by_external_.end() && it->second == id)
+        group_by_external_.erase(it);
+}
+
+void directory::add_member(const std::string& group_id, const member_ref& m) {
+    if (m.value.empty()) return;
+    members_[group_id][m.value] = m.type;
+    member_of_[m.value].insert(group_id);
+}
+
+void directory::remove_member(const std::string& group_id, const std::string& member_id) {
+    if (auto g = members_.find(group_id); g != members_.end()) g->second.erase(member_id);
+    if (auto back = member_of_.find(member_id); back != member_of_.end()) {
+        back->second.erase(group_id);
+        if (back->second.empty()) member_of_.erase(back);
+    }
+}
+
+void directory::drop_memberships_of(const std::string& member_id, el::utc_time when) {
+    auto back = member_of_.find(member_id);
+    if (back == member_of_.end()) return;
+    // The groups' member lists change, so their versions (ETags) change too.
+    for (const auto& g : back->second) {
+        if (auto m = members_.find(g); m != members_.end()) m->second.erase(member_id);
+        if (auto it = groups_.find(g); it != groups_.end()) {
+            ++it->second.version;
+            it->second.last_modified = when;
+        }
+    }
+    member_of_.erase(back);
+}
+
+const user_state* directory::user(std::string_view id) const { return find_ptr(users_, id); }
+
+const user_state* directory::user_by_name(std::string_view user_name) const {
+    auto id = find_ptr(user_by_name_, lower(user_name));
+    return id == nullptr ? nullptr : user(*id);
+}
+
+const user_state* directory::user_by_external_id(std::string_view external_id) const {
+    auto id = find_ptr(user_by_external_, external_id);
+    return id == nullptr ? nullptr : user(*id);
+}
+
+const group_state* directory::group(std::string_view id) const { return find_ptr(groups_, id); }
+
+const group_state* directory::group_by_name(std::string_view display_name) const {
+    auto id = find_ptr(group_by_name_, lower(display_name));
+    return id == nullptr ? nullptr : group(*id);
+}
+
+const group_state* directory::group_by_external_id(std::string_view external_id) const {
+    auto id = find_ptr(group_by_external_, external_id);
+    return id == nullptr ? nullptr : group(*id);
+}
+
+const std::unordered_map<std::string, std::string>* directory::members(
+    std::string_view group_id) const {
+    return find_ptr(members_, group_id);
+}
+
+const std::unordered_set<std::string>* directory::groups_of(std::string_view member_id) const {
+    return find_ptr(member_of_, member_id);
+}
+
+namespace {
+template <class Map>
+std::vector<std::string_view> sorted_keys(const Map& m) {
+    std::vector<std::string_view> out;
+    out.reserve(m.size());
+    for (const auto& [k, v] : m) out.push_back(k);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+}  // namespace
+
+std::vector<std::string_view> directory::user_ids() const { return sorted_keys(users_); }
+std::vector<std::string_view> directory::group_ids() const { return sorted_keys(groups_); }
+
+const token_state* directory::token(std::string_view id) const {
+    auto it = tokens_.find(std::string(id));
+    return it == tokens_.end() ? nullptr : &it->second;
+}
+
+std::vector<const token_state*> directory::tokens() const {
+    std::vector<const token_state*> out;
+    for (const auto& [id, t] : tokens_) out.push_back(&t);
+    return out;
+}
+
+namespace {
+
+json meta_json(const resource_state& r) {
+    return {{"created", el::format_time(r.created)},
+            {"last_modified", el::format_time(r.last_modified)},
+            {"version", r.version}};
+}
+
+el::result<void> read_meta(const json& j, resource_state& r) {
+    auto c = el::parse_time(j.value("created", std::string()));
+    auto m = el::parse_time(j.value("last_modified", std::string()));
+    if (!c || !m || !j.contains("version")) return el::fail(el::errc::corrupt, "bad meta");
+    r.created = *c;
+    r.last_modified = *m;
+    r.version = j["version"].get<std::uint64_t>();
+    return {};
+}
+
+}  // namespace
+
+std::string directory::serialize() const {
+    json users = json::object(), groups = json::object(), tokens = json::object();
+    for (const auto& [id, u] : users_) {
+        json j = meta_json(u);
+        j["resource"] = u.json;
+        if (u.password_hash) j["password_hash"] = *u.password_hash;
+        users[id] = std::move(j);
+    }
+    for (const auto& [id, g] : groups_) {
+        json j = meta_json(g);
+        j["resource"] = g.json;
+        json members = json::array();
+        if (auto m = members_.find(id); m != members_.end())
+            for (const auto& [member, type] : m->second)
+                members.push_back({{"value", member}, {"type", type}});
+        j["members"] = std::move(members);
+        groups[id] = std::move(j);
+    }
+    for (const auto& [id, t] : tokens_) {
+        json j{{"name", t.name}, {"hash", t.hash}, {"created", el::format_time(t.created)},
+               {"revoked", t.revoked}};
+        j["expires"] = t.expires ? json(el::format_time(*t.expires)) : json(nullptr);
+        tokens[id] = std::move(j);
+    }
+    return json{{"users", std::move(users)},
+                {"groups", std::move(groups)},
+                {"tokens", std::move(tokens)},
+                {"provisioning_enabled", provisioning_enabled_}}
+        .dump();
+}
+
+el::result<directory> directory::deserialize(std::string_view text) {
+    auto j = json::parse(text, nullptr, false);
+    auto bad = [](const std::string& what) {
+        return el::fail(el::errc::corrupt, "directory snapshot: " + what);
+    };
+    if (!j.is_object()) return bad("not a JSON object");
+    directory d;
+    try {
+        for (const auto& [id, u] : j.at("users").items()) {
+            user_state s;
+            if (auto r = read_meta(u, s); !r) return bad("user " + id);
+            s.json = u.at("resource").get<std::string>();
+            auto res = json::parse(s.json);
+            s.user_name = string_at(res, "userName");
+            s.external_id = string_at(res, "externalId");
+            if (u.contains("password_hash")) s.password_hash = u["password_hash"].get<std::string>();
+            d.index_user(id, s);
+            d.users_[id] = std::move(s);
+        }
+        for (const auto& [id, g] : j.at("groups").items()) {
+            group_state s;
+            if (auto r = read_meta(g, s); !r) return bad("group " + id);
+            s.json = g.at("resource").get<std::string>();
+            auto res = json::parse(s.json);
+            s.display_name = string_at(res, "displayName");
+            s.external_id = string_at(res, "externalId");
+            d.index_group(id, s);
+            d.groups_[id] = std::move(s);
+            d.members_.try_emplace(id);
+            for (const auto& m : g.at("members"))
+                d.add_member(id, {m.at("value").get<std::string>(), m.at("type").get<std::string>()});
+        }
+        for (const auto& [id, t] : j.at("tokens").items()) {
+            token_state s;
+            s.id = id;
+            s.name = t.at("name").get<std::string>();
+            s.hash = t.at("hash").get<std::string>();
+            auto created = el::parse_time(t.at("created").get<std::string>());
+            if (!created) return bad("token " + id);
+            s.created = *created;
+            if (t.at("expires").is_string()) {
+                auto exp = el::parse_time(t["expires"].get<std::string>());
+                if (!exp) return bad("token " + id);
+                s.expires = *exp;
+            }
+            s.revoked = t.at("revoked").get<bool>();
+            d.tokens_[id] = std::move(s);
+        }
+        d.provisioning_enabled_ = j.at("provisioning_enabled").get<bool>();
+    } catch (const json::exception& e) {
+        return bad(e.what());
+    }
+    return d;
+}
+
+namespace {
+bool same(const resource_state& a, const resource_state& b) {
+    return a.json == b.json && a.created == b.created && a.last_modified == b.last_modified &&
+           a.version == b.version;
+}
+}  // namespace
+
+bool directory::operator==(const directory& o) const {
+    if (users_.size() != o.users_.size() || groups_.size() != o.groups_.size() ||
+        provisioning_enabled_ != o.provisioning_enabled_ || members_ != o.members_ ||
+        tokens_.size() != o.tokens_.size())
+        return false;
+    for (const auto& [id, u] : users_) {
+        auto it = o.users_.find(id);
+        if (it == o.users_.end() || !same(u, it->second) || u.password_hash != it->second.password_hash)
+            return false;
+    }
+    for (const auto& [id, g] : groups_) {
+        auto it = o.groups_.find(id);
+        if (it == o.groups_.end() || !same(g, it->second)) return false;
+    }
+    for (const auto& [id, t] : tokens_) {
+        auto it = o.tokens_.find(id);
+        if (it == o.tokens_.end() || t.name != it->second.name || t.hash != it->second.hash ||
+            t.created != it->second.created || t.expires != it->second.expires ||
+            t.revoked != it->second.revoked)
+            return false;
+    }
+    return true;
+}
+
+}  // namespace scimsync::model

@@ -1,0 +1,196 @@
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "scimsync/eventlog/file_log.hpp"
+#include "scimsync/model/directory.hpp"
+#include "scimsync/model/directory_projector.hpp"
+#include "support/test_support.hpp"
+
+namespace el = scimsync::eventlog;
+using scimsync::model::directory;
+using nlohmann::json;
+
+namespace {
+
+std::uint64_t next_seq = 1;
+
+el::event ev(std::string type, std::string stream, json data) {
+    el::event e;
+    e.seq = el::seq_no{next_seq++};
+    e.time = el::utc_time(std::chrono::microseconds(1'800'000'000'000'000 + e.seq.value));
+    e.type = std::move(type);
+    e.stream = std::move(stream);
+    e.source = "scim";
+    e.data = data.dump();
+    return e;
+}
+
+el::event user_created(const std::string& id, const std::string& name, std::string ext = "") {
+    json res{{"id", id}, {"userName", name}};
+    if (!ext.empty()) res["externalId"] = ext;
+    return ev("UserCreated", "User/" + id, {{"id", id}, {"resource", res}, {"password_hash", nullptr}});
+}
+
+el::event group_created(const std::string& id, const std::string& name, json members = json::array()) {
+    return ev("GroupCreated", "Group/" + id,
+              {{"id", id}, {"resource", {{"id", id}, {"displayName", name}}}, {"members", members}});
+}
+
+el::event members_changed(const std::string& id, json added, json removed) {
+    return ev("GroupMembersChanged", "Group/" + id, {{"id", id}, {"added", added}, {"removed", removed}});
+}
+
+void apply_all(directory& d, const std::vector<el::event>& events) {
+    for (const auto& e : events) {
+        auto r = d.apply(e);
+        INFO((r ? std::string() : r.error().message));
+        REQUIRE(r.has_value());
+    }
+}
+
+}  // namespace
+
+TEST_CASE("users are found by id, by userName in any case, and by externalId", "[model][directory]") {
+    directory d;
+    apply_all(d, {user_created("u1", "BJensen@Example.com", "00u1")});
+    REQUIRE(d.user("u1")->user_name == "BJensen@Example.com");
+    REQUIRE(d.user_by_name("bjensen@example.COM") == d.user("u1"));
+    REQUIRE(d.user_by_external_id("00u1") == d.user("u1"));
+    REQUIRE(d.user_by_external_id("00U1") == nullptr);  // externalId is case-exact
+    REQUIRE(d.user("u1")->version == 1);
+}
+
+TEST_CASE("a rename moves the userName index and bumps the version", "[model][directory]") {
+    directory d;
+    apply_all(d, {user_created("u1", "old"),
+                  ev("UserReplaced", "User/u1",
+                     {{"id", "u1"}, {"resource", {{"id", "u1"}, {"userName", "new"}}}})});
+    REQUIRE(d.user_by_name("old") == nullptr);
+    REQUIRE(d.user_by_name("NEW")->version == 2);
+    REQUIRE(d.user("u1")->created < d.user("u1")->last_modified);
+}
+
+TEST_CASE("membership is kept in both directions and deltas apply member by member",
+          "[model][directory]") {
+    directory d;
+    apply_all(d, {user_created("u1", "a"), user_created("u2", "b"),
+                  group_created("g1", "Eng", json::array({{{"value", "u1"}, {"type", "User"}}})),
+                  members_changed("g1", json::array({{{"value", "u2"}, {"type", "User"}}}),
+                                  json::array({"u1"}))});
+    REQUIRE(d.members("g1")->size() == 1);
+    REQUIRE(d.members("g1")->count("u2") == 1);
+    REQUIRE(d.groups_of("u2")->count("g1") == 1);
+    REQUIRE(d.groups_of("u1") == nullptr);
+    REQUIRE(d.group("g1")->version == 2);
+    REQUIRE(d.group_by_name("eng") == d.group("g1"));
+}
+
+TEST_CASE("deleting a user removes it from its groups and changes their version",
+          "[model][directory]") {
+    directory d;
+    apply_all(d, {user_created("u1", "a"),
+                  group_created("g1", "Eng", json::array({{{"value", "u1"}, {"type", "User"}}})),
+                  ev("UserDeleted", "User/u1", {{"id", "u1"}})});
+    REQUIRE(d.user("u1") == nullptr);
+    REQUIRE(d.user_by_name("a") == nullptr);
+    REQUIRE(d.members("g1")->empty());
+    REQUIRE(d.group("g1")->version == 2);
+}
+
+TEST_CASE("deleting a group removes it from groups that nest it", "[model][directory]") {
+    directory d;
+    apply_all(d, {group_created("inner", "Inner"),
+                  group_created("outer", "Outer", json::array({{{"value", "inner"}, {"type", "Group"}}})),
+                  ev("GroupDeleted", "Group/inner", {{"id", "inner"}})});
+    REQUIRE(d.members("outer")->empty());
+    REQUIRE(d.group_by_name("inner") == nullptr);
+}
+
+TEST_CASE("tokens and the provisioning switch are folded", "[model][directory]") {
+    directory d;
+    apply_all(d, {ev("TokenIssued", "Token/t1",
+                     {{"id", "t1"}, {"name", "okta"}, {"hash", "sha256:00"},
+                      {"created", "2026-11-22T10:00:00Z"}, {"expires", nullptr}}),
+                  ev("ProvisioningDisabled", "Provisioning", json::object())});
+    REQUIRE(d.token("t1")->name == "okta");
+    REQUIRE_FALSE(d.token("t1")->expires.has_value());
+    REQUIRE_FALSE(d.provisioning_enabled());
+    apply_all(d, {ev("TokenRevoked", "Token/t1", {{"id", "t1"}}),
+                  ev("ProvisioningEnabled", "Provisioning", json::object())});
+    REQUIRE(d.token("t1")->revoked);
+    REQUIRE(d.provisioning_enabled());
+}
+
+TEST_CASE("a serialised directory restores to an equal one", "[model][directory]") {
+    directory d;
+    apply_all(d, {user_created("u1", "a", "x1"), user_created("u2", "b"),
+                  group_created("g1", "Eng", json::array({{{"value", "u1"}, {"type", "User"}},
+                                                          {{"value", "u2"}, {"type", "User"}}})),
+                  ev("TokenIssued", "Token/t1",
+                     {{"id", "t1"}, {"name", "okta"}, {"hash", "sha256:00"},
+                      {"created", "2026-11-22T10:00:00Z"}, {"expires", "2027-01-01T00:00:00Z"}})});
+    auto back = directory::deserialize(d.serialize());
+    REQUIRE(back.has_value());
+    REQUIRE(*back == d);
+    REQUIRE(back->user_by_external_id("x1") == back->user("u1"));
+    REQUIRE(back->groups_of("u2")->count("g1") == 1);
+}
+
+TEST_CASE("replaying random operations from the log gives the same directory, with or without "
+          "a snapshot",
+          "[model][directory][replay]") {
+    scimsync::testing::temp_dir dir;
+    auto log = el::file_log::open({.dir = dir.path() / "log", .mode = el::durability::none});
+    REQUIRE(log.has_value());
+    std::mt19937 rng(42);
+    directory live;
+    std::vector<std::string> users, groups;
+    for (int i = 0; i < 600; ++i) {
+        el::event e;
+        const int pick = int(rng() % 6);
+        const std::string n = std::to_string(i);
+        if (pick == 0 || users.empty()) {
+            e = user_created("u" + n, "user" + n);
+            users.push_back("u" + n);
+        } else if (pick == 1 || groups.empty()) {
+            e = group_created("g" + n, "group" + n);
+            groups.push_back("g" + n);
+        } else if (pick == 2) {
+            const auto& g = groups[rng() % groups.size()];
+            e = members_changed(g, json::array({{{"value", users[rng() % users.size()]}, {"type", "User"}}}),
+                                json::array({users[rng() % users.size()]}));
+        } else if (pick == 3) {
+            const auto& u = users[rng() % users.size()];
+            e = ev("UserReplaced", "User/" + u,
+                   {{"id", u}, {"resource", {{"id", u}, {"userName", "renamed" + n}}}});
+        } else if (pick == 4) {
+            const auto& u = users[rng() % users.size()];
+            e = ev("UserDeleted", "User/" + u, {{"id", u}});
+        } else {
+            const auto& g = groups[rng() % groups.size()];
+            e = ev("GroupDeleted", "Group/" + g, {{"id", g}});
+        }
+        auto appended = (*log)->append({e});
+        REQUIRE(appended.has_value());
+        e.seq = appended->first;
+        e.time = appended->time;
+        REQUIRE(live.apply(e).has_value());
+    }
+    scimsync::model::directory_projector full;
+    el::projector_runner r1(**log, full, {});
+    REQUIRE(r1.run_once().has_value());
+    REQUIRE(full.dir() == live);
+
+    el::runner_options snap;
+    snap.snapshots.emplace(dir.path() / "snapshots");
+    snap.snapshot_every_events = 250;
+    {
+        scimsync::model::directory_projector p;
+        el::projector_runner r(**log, p, snap);
+        REQUIRE(r.run_once().has_value());
+    }
+    scimsync::model::directory_projector from_snapshot;
+    el::projector_runner r2(**log, from_snapshot, snap);
+    REQUIRE(r2.run_once().has_value());
+    REQUIRE(from_snapshot.dir() == live);
+}
