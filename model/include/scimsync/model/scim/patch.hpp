@@ -12,6 +12,8 @@
 // (Okta's group rename with its own `id`) ignored.
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 
 #include "scimsync/model/scim/error.hpp"
 #include "scimsync/model/scim/schema.hpp"
@@ -21,6 +23,10 @@ namespace scimsync::model::scim {
 struct patch_result {
     nlohmann::json resource;  // the resulting resource (same layout as stored)
     bool changed = false;     // false when the operations left the resource as it was
+    // The cleartext password an operation set (the last one wins), taken out of `resource` and
+    // never stored there: the caller hashes it. Setting a password is a change of its own, so
+    // the caller must act on it even when `changed` is false.
+    std::optional<std::string> password;
 };
 
 // `request` is the whole PATCH body ({"schemas":[PatchOp], "Operations":[...]}). `resource`
