@@ -183,24 +183,28 @@ void single_primary(json& list) {
 
 value_result multi_value(const attribute& a, const json& v, const std::string& path) {
     if (v.is_null()) return none();
-    const json items = v.is_array() ? v : json::array({v});
+    json wrapped;
+    if (!v.is_array()) wrapped = json::array({v});
+    const json& items = v.is_array() ? v : wrapped;
     const bool complex = a.type == attr_type::complex;
     const bool has_value = a.sub("value") != nullptr;
+    const bool members = is_group_members(a);
     json out = json::array();
     for (const auto& item : items) {
         auto r = complex ? complex_value(a, item, path) : simple_value(a, item, path);
         if (!r) return r;
         if (!*r) continue;
-        if (complex && has_value && !(*r)->contains("value")) {
-            if (is_group_members(a)) return invalid_value(path + ".value is required");
+        json& e = **r;
+        if (complex && has_value && !e.contains("value")) {
+            if (members) return invalid_value(path + ".value is required");
             continue;
         }
-        if (is_group_members(a) && (*r)->contains("type")) {
-            const auto& t = (**r)["type"].get_ref<const std::string&>();
+        if (members && e.contains("type")) {
+            const auto& t = e["type"].get_ref<const std::string&>();
             if (t != "User" && t != "Group")
                 return invalid_value(path + ".type must be User or Group");
         }
-        out.push_back(std::move(**r));
+        out.push_back(std::move(e));
     }
     if (complex) {
         merge_duplicates(a, out);
