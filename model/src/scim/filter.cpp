@@ -581,10 +581,14 @@ private:
             if (pos_ >= text_.size() || text_[pos_] != ']')
                 return fail_expected("'and', 'or' or ']'");
             ++pos_;
-            if (pos_ < text_.size() && text_[pos_] == '.')
-                return fail_at(pos_, "a sub-attribute after a value path ('" + shown +
-                                         "[...].name') is only allowed in PATCH paths; put "
-                                         "the condition inside the brackets instead");
+            if (pos_ < text_.size() && text_[pos_] == '.') {
+                std::size_t end = pos_ + 1;
+                while (end < text_.size() && !ends_path(text_[end])) ++end;
+                return fail_at(pos_, "a sub-attribute after a value path ('" + shown + "[...]" +
+                                         std::string(text_.substr(pos_, end - pos_)) +
+                                         "') is only allowed in PATCH paths; put the condition "
+                                         "inside the brackets instead");
+            }
             n->children.push_back(std::move(*inner));
             return n;
         }
