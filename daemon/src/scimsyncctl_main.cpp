@@ -14,6 +14,8 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "progress.hpp"
@@ -77,6 +79,25 @@ int cmd_status(const global_options& g) {
               << "  last seq    " << plain(s.value("last_seq", nlohmann::json(0))) << '\n'
               << "  uptime      " << duration_text(s.value("uptime_s", std::int64_t{0})) << '\n';
     return exit_ok;
+}
+
+// Runs one admin command; prints `human(result)` or the JSON result. A refusal by the daemon
+// (bad name, unknown token id) is a usage error; not reaching it is a problem.
+int admin_command(const global_options& g, const std::string& cmd, const nlohmann::json& args,
+                  const std::function<void(const nlohmann::json&)>& human) {
+    auto r = sd::admin_call(g.socket, cmd, args);
+    if (!r) {
+        say(r.error().message);
+        return r.error().what == sd::admin_error::kind::command ? exit_usage : exit_problem;
+    }
+    if (g.json) std::cout << r->dump() << '\n';
+    else human(*r);
+    return exit_ok;
+}
+
+std::string text_or(const nlohmann::json& j, const char* key, const char* fallback) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
 // The offline commands need an existing log directory; a wrong --data-dir is a usage error.
@@ -314,6 +335,23 @@ int main(int argc, char** argv) {
                      "events at or after TIME (RFC 3339, e.g. 2026-11-22T10:00:00Z, or a date)");
     dump->add_option("--until", d.until, "events before TIME (exclusive)");
 
+    auto* token = app.add_subcommand("token", "SCIM bearer tokens (through the running daemon)");
+    token->require_subcommand(1);
+    auto* token_create = token->add_subcommand(
+        "create", "issue a token; prints the SCIM base URL and the token, which is shown only once");
+    std::string token_name, token_ttl = "90d", token_id;
+    token_create->add_option("--name", token_name, "a name for the client, e.g. okta")->required();
+    token_create->add_option("--ttl", token_ttl, "validity: 30d, 90d, 1y, 12h or none")
+        ->capture_default_str();
+    auto* token_list = token->add_subcommand("list", "list tokens (never their secrets)");
+    auto* token_revoke = token->add_subcommand("revoke", "revoke a token at once");
+    token_revoke->add_option("id", token_id, "the token's id (from token list)")->required();
+    auto* provisioning = app.add_subcommand("provisioning", "switch SCIM provisioning off or on");
+    provisioning->require_subcommand(1);
+    auto* prov_enable = provisioning->add_subcommand("enable", "accept SCIM requests again");
+    auto* prov_disable =
+        provisioning->add_subcommand("disable", "refuse SCIM requests; nothing is changed while off");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -328,6 +366,39 @@ int main(int argc, char** argv) {
         if (verify->parsed()) return cmd_log_verify(g);
         if (stats->parsed()) return cmd_log_stats(g);
         if (dump->parsed()) return cmd_log_dump(g, d);
+        if (token_create->parsed())
+            return admin_command(g, "token.create", {{"name", token_name}, {"ttl", token_ttl}},
+                                 [](const nlohmann::json& r) {
+                                     std::cout << "SCIM base URL: " << text_or(r, "base_url", "") << '\n'
+                                               << "Bearer token:  " << text_or(r, "token", "") << '\n'
+                                               << "Token id:      " << text_or(r, "id", "") << '\n'
+                                               << "Expires:       " << text_or(r, "expires", "never")
+                                               << "\nThe token is shown only this once; paste it "
+                                                  "into your identity provider now.\n";
+                                 });
+        if (token_list->parsed())
+            return admin_command(g, "token.list", nlohmann::json::object(), [](const nlohmann::json& r) {
+                std::cout << "ID            NAME              CREATED                      "
+                             "EXPIRES                      LAST USED                    STATE\n";
+                for (const auto& t : r.value("tokens", nlohmann::json::array())) {
+                    std::printf("%-13s %-17s %-28s %-28s %-28s %s\n", text_or(t, "id", "").c_str(),
+                                text_or(t, "name", "").c_str(), text_or(t, "created", "").c_str(),
+                                text_or(t, "expires", "never").c_str(),
+                                text_or(t, "last_used", "-").c_str(),
+                                t.value("revoked", false) ? "revoked" : "active");
+                }
+            });
+        if (token_revoke->parsed())
+            return admin_command(g, "token.revoke", {{"id", token_id}}, [](const nlohmann::json& r) {
+                std::cout << "token " << text_or(r, "id", "") << " revoked\n";
+            });
+        if (prov_enable->parsed() || prov_disable->parsed())
+            return admin_command(g, prov_enable->parsed() ? "provisioning.enable" : "provisioning.disable",
+                                 nlohmann::json::object(), [](const nlohmann::json& r) {
+                                     std::cout << "provisioning " << text_or(r, "provisioning", "")
+                                               << (r.value("changed", false) ? "" : " (it already was)")
+                                               << '\n';
+                                 });
     } catch (const std::exception& e) {
         say(std::string("fatal: ") + e.what());
         return exit_problem;

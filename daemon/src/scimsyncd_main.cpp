@@ -24,6 +24,7 @@
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/config.hpp"
 #include "scimsync/daemon/router.hpp"
+#include "scimsync/daemon/scim_service.hpp"
 #include "scimsync/daemon/server.hpp"
 #include "scimsync/daemon/status.hpp"
 #include "scimsync/eventlog/file_log.hpp"
@@ -135,10 +136,21 @@ int serve(const sd::daemon_config& config) {
     status.durability = config.durability;
     status.log_open = true;
 
+    sd::scim_options scim;
+    scim.snapshots.emplace(config.data_dir / "snapshots");
+    scim.notice = [](const std::string& line) { say(line); };
+    sd::scim_service service(log, std::move(scim));
+    if (auto r = service.start(); !r) {
+        say("cannot rebuild the directory from the log: " + r.error().message);
+        return 1;
+    }
+
     sd::router routes(say);
     sd::add_health_routes(routes, log, status);
+    service.add_routes(routes);
     sd::command_registry commands;
     sd::add_status_command(commands, log, status);
+    service.add_commands(commands);
 
     sd::server_options options;
     options.host = config.listen.host;
@@ -159,6 +171,7 @@ int serve(const sd::daemon_config& config) {
             exit_code = 1;
         } else {
             status.listen_url = server.http_url();
+            service.set_base_url(status.listen_url);
             std::cout << "listening on " << status.listen_url << '\n' << std::flush;
             running = &server;
             if (log_failed) server.stop();  // failed before `running` was set
@@ -169,6 +182,7 @@ int serve(const sd::daemon_config& config) {
         // while the server, which those responses go to, still exists.
         status.log_open = false;
         log.close();
+        service.stop();
     }
     return log_failed ? 1 : exit_code;
 }

@@ -84,6 +84,7 @@ result<std::uint64_t> projector_runner::catch_up() {
         lk.unlock();
         applied_cv_.notify_all();
     }
+    if (applied > 0 && options_.on_applied) options_.on_applied(seq_no{applied_.load()});
     return applied;
 }
 

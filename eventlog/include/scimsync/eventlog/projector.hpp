@@ -78,6 +78,9 @@ struct runner_options {
     std::uint64_t snapshot_every_events = 50'000;  // take a snapshot after this many applied events
     const upcaster* upcast = nullptr;
     std::function<void(const std::string&)> notice;
+    // Called on the runner's thread after it applied events up to and including the given seq
+    // (once per catch-up pass, not per event). Must not block: post elsewhere to do work.
+    std::function<void(seq_no)> on_applied;
 };
 
 // Drives one projector from the log on its own thread. Thread-safety: start/stop/wait_until

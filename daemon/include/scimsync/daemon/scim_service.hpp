@@ -1,0 +1,60 @@
+#pragma once
+// The SCIM 2.0 service provider (RFC 7643/7644) and the admin commands that manage its tokens
+// and the provisioning switch. Every write becomes events in the log; reads are served from the
+// directory view that follows the log.
+//
+// Write path (one per request):
+//   1. under the command mutex: authenticate, validate the request against the *write model*
+//      (the directory as of every event submitted so far, durable or not), turn it into events,
+//      fold them into the write model, and submit them to the log (submission order = log
+//      order, so uniqueness and ETag checks are decided in log order);
+//   2. when the log reports them durable, wait until the *read model* (the directory the
+//      projector runner folds from the durable log) has applied them;
+//   3. answer from the read model. A client therefore reads its own writes, and no answer ever
+//      shows state that is not durable.
+// A rejected request submits nothing.
+
+#include <memory>
+#include <string>
+
+#include "scimsync/daemon/admin_commands.hpp"
+#include "scimsync/daemon/router.hpp"
+#include "scimsync/eventlog/log.hpp"
+#include "scimsync/eventlog/projector.hpp"
+
+namespace scimsync::daemon {
+
+struct scim_options {
+    std::string base_path = "/scim/v2";
+    std::size_t max_results = 1000;        // largest page; advertised as filter.maxResults
+    std::size_t default_count = 100;       // page size when the client gives no count
+    std::size_t bulk_max_operations = 1000;
+    std::size_t bulk_max_payload = 1u << 20;
+    std::optional<eventlog::snapshot_store> snapshots;
+    std::function<void(const std::string&)> notice;
+};
+
+class scim_service {
+public:
+    scim_service(eventlog::log& log, scim_options options);
+    ~scim_service();
+
+    // Rebuilds the directory (snapshot + tail) and starts following the log.
+    eventlog::result<void> start();
+    // The externally visible base URL of the SCIM API, e.g. "http://127.0.0.1:8080/scim/v2",
+    // used for meta.location and printed by `token create`. Set once the listener is bound.
+    void set_base_url(std::string url);
+
+    void add_routes(router& routes);
+    void add_commands(command_registry& commands);
+
+    // Writes a final snapshot and stops following the log.
+    void stop();
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace scimsync::daemon

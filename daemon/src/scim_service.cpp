@@ -1,0 +1,1058 @@
+#include "scimsync/daemon/scim_service.hpp"
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_set>
+#include <variant>
+
+#include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/model/directory_projector.hpp"
+#include "scimsync/model/events.hpp"
+#include "scimsync/model/scim/filter.hpp"
+#include "scimsync/model/scim/patch.hpp"
+#include "scimsync/model/scim/resource.hpp"
+#include "secrets.hpp"
+
+namespace scimsync::daemon {
+
+namespace el = scimsync::eventlog;
+namespace scim = scimsync::model::scim;
+namespace names = scimsync::model::event_names;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view list_schema = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+constexpr std::string_view patch_schema = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+constexpr std::string_view search_schema = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+http_response error_response(const scim::scim_error& e) {
+    return scim_error(e.status, e.detail, e.scim_type);
+}
+
+http_response scim_json(int status, const json& body) {
+    return json_response(status, body.dump(), scim_content_type);
+}
+
+std::string etag_of(std::uint64_t version) { return "W/\"" + std::to_string(version) + "\""; }
+
+// RFC 7232 entity tags as sent in If-Match / If-None-Match: "*", W/"3", "3", or a list.
+bool etag_matches(std::string_view header, std::uint64_t version) {
+    const std::string want = std::to_string(version);
+    std::size_t pos = 0;
+    while (pos < header.size()) {
+        auto comma = header.find(',', pos);
+        std::string_view tag = header.substr(pos, comma == std::string_view::npos ? header.npos : comma - pos);
+        pos = comma == std::string_view::npos ? header.size() : comma + 1;
+        while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+        while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+        if (tag == "*") return true;
+        if (tag.starts_with("W/")) tag.remove_prefix(2);
+        if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+        if (tag == want) return true;
+    }
+    return false;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out.push_back(' ');
+        } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+                   std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+            out.push_back(char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q) {
+    std::map<std::string, std::string> out;
+    while (!q.empty()) {
+        auto amp = q.find('&');
+        std::string_view pair = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        auto eq = pair.find('=');
+        std::string key = scimsync::model::lower(percent_decode(pair.substr(0, eq)));
+        out[key] = eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+    }
+    return out;
+}
+
+// Parameters of a list request, from a query string or a SearchRequest body.
+struct list_params {
+    std::string filter;
+    std::string sort_by;
+    bool descending = false;
+    std::int64_t start_index = 1;
+    std::optional<std::int64_t> count;
+    std::vector<std::string> attributes;
+    std::vector<std::string> excluded;
+};
+
+scim::scim_result<std::int64_t> to_int(const std::string& name, const std::string& text) {
+    try {
+        std::size_t used = 0;
+        const auto v = std::stoll(text, &used);
+        if (used == text.size()) return v;
+    } catch (const std::exception&) {
+    }
+    return scim::scim_fail(400, "invalidValue", name + " must be an integer, got \"" + text + "\"");
+}
+
+scim::scim_result<list_params> params_from_query(std::string_view query) {
+    list_params p;
+    auto q = parse_query(query);
+    if (auto it = q.find("filter"); it != q.end()) p.filter = it->second;
+    if (auto it = q.find("sortby"); it != q.end()) p.sort_by = it->second;
+    if (auto it = q.find("sortorder"); it != q.end())
+        p.descending = scim::iequals(it->second, "descending");
+    if (auto it = q.find("startindex"); it != q.end()) {
+        auto v = to_int("startIndex", it->second);
+        if (!v) return std::unexpected(v.error());
+        p.start_index = *v;
+    }
+    if (auto it = q.find("count"); it != q.end()) {
+        auto v = to_int("count", it->second);
+        if (!v) return std::unexpected(v.error());
+        p.count = *v;
+    }
+    if (auto it = q.find("attributes"); it != q.end()) p.attributes = scim::split_attribute_list(it->second);
+    if (auto it = q.find("excludedattributes"); it != q.end())
+        p.excluded = scim::split_attribute_list(it->second);
+    return p;
+}
+
+scim::scim_result<list_params> params_from_search(const json& body) {
+    list_params p;
+    auto text = [&](const char* key) -> std::string {
+        for (const auto& [k, v] : body.items())
+            if (scim::iequals(k, key) && v.is_string()) return v.get<std::string>();
+        return {};
+    };
+    auto number = [&](const char* key) -> std::optional<std::int64_t> {
+        for (const auto& [k, v] : body.items())
+            if (scim::iequals(k, key) && v.is_number_integer()) return v.get<std::int64_t>();
+        return std::nullopt;
+    };
+    auto list = [&](const char* key) {
+        std::vector<std::string> out;
+        for (const auto& [k, v] : body.items()) {
+            if (!scim::iequals(k, key)) continue;
+            if (v.is_array()) {
+                for (const auto& s : v)
+                    if (s.is_string()) out.push_back(s.get<std::string>());
+            } else if (v.is_string()) {
+                out = scim::split_attribute_list(v.get<std::string>());
+            }
+        }
+        return out;
+    };
+    p.filter = text("filter");
+    p.sort_by = text("sortBy");
+    p.descending = scim::iequals(text("sortOrder"), "descending");
+    if (auto v = number("startIndex")) p.start_index = *v;
+    p.count = number("count");
+    p.attributes = list("attributes");
+    p.excluded = list("excludedAttributes");
+    return p;
+}
+
+}  // namespace
+
+// The read model: the directory projector behind a reader/writer lock. The runner thread
+// applies events under the unique lock; request handlers read under the shared lock.
+class locked_directory final : public el::projector {
+public:
+    std::string name() const override { return inner_.name(); }
+    std::uint32_t schema_version() const override { return inner_.schema_version(); }
+    el::seq_no checkpoint() const override {
+        std::shared_lock lk(mu_);
+        return inner_.checkpoint();
+    }
+    el::result<void> apply(const el::event& e) override {
+        std::unique_lock lk(mu_);
+        return inner_.apply(e);
+    }
+    std::optional<std::string> snapshot() const override {
+        std::shared_lock lk(mu_);
+        return inner_.snapshot();
+    }
+    el::result<void> restore(std::string_view body, el::seq_no at) override {
+        std::unique_lock lk(mu_);
+        return inner_.restore(body, at);
+    }
+    // Runs `fn(directory)` under the shared lock.
+    template <class F>
+    auto read(F&& fn) const {
+        std::shared_lock lk(mu_);
+        return fn(inner_.dir());
+    }
+
+private:
+    mutable std::shared_mutex mu_;
+    model::directory_projector inner_;
+};
+
+struct scim_service::impl {
+    el::log& log;
+    scim_options opt;
+    std::string base_url;
+
+    locked_directory read;
+    std::unique_ptr<el::projector_runner> runner;
+
+    std::mutex cmd_mu;     // serialises validation + submission (= log order)
+    model::directory write;  // every submitted event folded in (guarded by cmd_mu)
+
+    std::mutex wait_mu;
+    std::uint64_t applied = 0;
+    std::multimap<std::uint64_t, std::function<void()>> waiting;
+
+    std::mutex used_mu;
+    std::map<std::string, el::utc_time> last_used;  // token id -> last successful use (memory only)
+
+    impl(el::log& l, scim_options o) : log(l), opt(std::move(o)) {}
+
+    void notice(const std::string& s) const {
+        if (opt.notice) opt.notice(s);
+    }
+
+    // ---- read-your-writes -------------------------------------------------------------
+    void on_applied(el::seq_no seq) {
+        std::vector<std::function<void()>> ready;
+        {
+            std::lock_guard lk(wait_mu);
+            applied = std::max(applied, seq.value);
+            auto end = waiting.upper_bound(applied);
+            for (auto it = waiting.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+            waiting.erase(waiting.begin(), end);
+        }
+        for (auto& fn : ready) fn();
+    }
+
+    void when_applied(std::uint64_t seq, std::function<void()> fn) {
+        {
+            std::lock_guard lk(wait_mu);
+            if (applied < seq) {
+                waiting.emplace(seq, std::move(fn));
+                return;
+            }
+        }
+        fn();
+    }
+
+    // ---- events --------------------------------------------------------------------------
+    static el::event make_event(const char* type, std::string stream, json data,
+                                const std::string& source, const std::string& actor,
+                                const std::string& request_id) {
+        el::event e;
+        e.type = type;
+        e.version = 1;
+        e.source = source;
+        e.actor = actor;
+        e.request_id = request_id;
+        e.stream = std::move(stream);
+        e.data = data.dump();
+        return e;
+    }
+
+    // Folds `events` into the write model and submits them; `done` runs once they are durable
+    // and applied to the read model (or with the error if the append failed). Caller holds
+    // cmd_mu, which makes submission order the log order.
+    void submit(std::vector<el::event> events, std::function<void(el::result<el::append_result>)> done) {
+        for (auto e : events) {
+            e.time = el::system_utc_now();
+            if (auto r = write.apply(e); !r) notice("write model rejected its own event: " + r.error().message);
+        }
+        log.async_append(std::move(events), [this, done = std::move(done)](el::result<el::append_result> r) {
+            if (!r) {
+                done(std::move(r));
+                return;
+            }
+            const auto last = r->last.value;
+            when_applied(last, [done, r]() mutable { done(std::move(r)); });
+        });
+    }
+
+    // Submits and answers with `render()` once the events are readable.
+    void submit_and_respond(std::vector<el::event> events, respond_fn respond,
+                            std::function<http_response()> render) {
+        submit(std::move(events), [this, respond = std::move(respond),
+                                   render = std::move(render)](el::result<el::append_result> r) {
+            if (!r) {
+                notice("append failed: " + r.error().message);
+                respond(scim_error(503, "the change could not be recorded durably; it was not applied"));
+                return;
+            }
+            respond(render());
+        });
+    }
+
+    // Blocks the calling (admin) thread until `events` are durable and readable.
+    el::result<el::append_result> submit_and_wait(std::vector<el::event> events) {
+        std::promise<el::result<el::append_result>> p;
+        auto f = p.get_future();
+        {
+            std::lock_guard lk(cmd_mu);
+            submit(std::move(events), [&p](el::result<el::append_result> r) { p.set_value(std::move(r)); });
+        }
+        return f.get();
+    }
+
+    // ---- authentication -----------------------------------------------------------------
+    // The token's id when the request carries a valid, unexpired, unrevoked bearer token.
+    std::optional<http_response> authenticate(const http_request& req, std::string& token_id) {
+        auto unauthorized = [](std::string_view detail) {
+            auto r = scim_error(401, detail);
+            r.set_header("WWW-Authenticate", "Bearer realm=\"scimsync\"");
+            return r;
+        };
+        auto header = req.header("authorization");
+        if (!header) return unauthorized("a bearer token is required");
+        std::string_view h = *header;
+        if (h.size() < 7 || !scim::iequals(h.substr(0, 7), "Bearer ")) return unauthorized("a bearer token is required");
+        std::string_view presented = h.substr(7);
+        while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
+        auto id = secrets::token_id(presented);
+        if (!id) return unauthorized("the bearer token is not valid");
+        const auto verdict = read.read([&](const model::directory& d) -> std::string {
+            const auto* t = d.token(*id);
+            if (t == nullptr || !secrets::token_matches(presented, t->hash)) return "the bearer token is not valid";
+            if (t->revoked) return "the bearer token has been revoked";
+            if (t->expires && *t->expires <= el::system_utc_now()) return "the bearer token has expired";
+            return {};
+        });
+        if (!verdict.empty()) return unauthorized(verdict);
+        token_id = *id;
+        std::lock_guard lk(used_mu);
+        last_used[*id] = el::system_utc_now();
+        return std::nullopt;
+    }
+
+    // ---- rendering ----------------------------------------------------------------------
+    json meta(const scim::resource_type& type, const model::resource_state& r, const std::string& id) const {
+        return {{"resourceType", type.name},
+                {"created", el::format_time(r.created)},
+                {"lastModified", el::format_time(r.last_modified)},
+                {"location", base_url + type.endpoint + "/" + id},
+                {"version", etag_of(r.version)}};
+    }
+
+    std::optional<json> render_user(const model::directory& d, std::string_view id) const {
+        const auto* u = d.user(id);
+        if (u == nullptr) return std::nullopt;
+        json j = json::parse(u->json);
+        j["meta"] = meta(scim::user_type(), *u, std::string(id));
+        return j;
+    }
+
+    std::optional<json> render_group(const model::directory& d, std::string_view id,
+                                     bool with_members) const {
+        const auto* g = d.group(id);
+        if (g == nullptr) return std::nullopt;
+        json j = json::parse(g->json);
+        if (with_members) {
+            json members = json::array();
+            if (const auto* m = d.members(id)) {
+                std::vector<std::pair<std::string, std::string>> sorted(m->begin(), m->end());
+                std::sort(sorted.begin(), sorted.end());
+                for (const auto& [value, type] : sorted) {
+                    json member{{"value", value}, {"type", type}};
+                    member["$ref"] = base_url + (type == "Group" ? "/Groups/" : "/Users/") + value;
+                    if (type == "User") {
+                        if (const auto* u = d.user(value)) member["display"] = u->user_name;
+                    } else if (const auto* sub = d.group(value)) {
+                        member["display"] = sub->display_name;
+                    }
+                    members.push_back(std::move(member));
+                }
+            }
+            if (!members.empty()) j["members"] = std::move(members);
+        }
+        j["meta"] = meta(scim::group_type(), *g, std::string(id));
+        return j;
+    }
+
+    std::optional<json> render(const scim::resource_type& type, const model::directory& d,
+                               std::string_view id, bool with_members = true) const {
+        return &type == &scim::user_type() ? render_user(d, id) : render_group(d, id, with_members);
+    }
+
+    http_response single(const scim::resource_type& type, const std::string& id, int status,
+                         const std::vector<std::string>& attributes = {},
+                         const std::vector<std::string>& excluded = {}) const {
+        return read.read([&](const model::directory& d) {
+            bool members = std::none_of(excluded.begin(), excluded.end(),
+                                        [](const std::string& a) { return scim::iequals(a, "members"); });
+            auto j = render(type, d, id, members);
+            if (!j) return scim_error(404, type.name + " " + id + " not found");
+            auto resp = scim_json(status, scim::project(type, *j, attributes, excluded));
+            resp.set_header("ETag", (*j)["meta"]["version"].get<std::string>());
+            resp.set_header("Location", (*j)["meta"]["location"].get<std::string>());
+            return resp;
+        });
+    }
+
+    // ---- request plumbing ---------------------------------------------------------------
+    static scim::scim_result<json> body_json(const http_request& req) {
+        if (auto ct = req.header("content-type")) {
+            std::string_view t = *ct;
+            t = t.substr(0, t.find(';'));
+            while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+            if (!scim::iequals(t, scim_content_type) && !scim::iequals(t, json_content_type))
+                return scim::scim_fail(415, "", "Content-Type must be application/scim+json or application/json");
+        }
+        auto j = json::parse(req.body, nullptr, false);
+        if (j.is_discarded()) return scim::scim_fail(400, "invalidSyntax", "the request body is not valid JSON");
+        if (!j.is_object()) return scim::scim_fail(400, "invalidSyntax", "the request body must be a JSON object");
+        return j;
+    }
+
+    std::optional<http_response> precondition(const http_request& req, std::uint64_t version) const {
+        if (auto m = req.header("if-match"); m && !etag_matches(*m, version))
+            return scim_error(412, "the resource has changed (its version is " + etag_of(version) + ")");
+        return std::nullopt;
+    }
+
+    // Common gate for SCIM requests: authentication and the provisioning switch. Returns the
+    // token id (the actor) or the response to send.
+    std::variant<std::string, http_response> gate(const http_request& req, bool discovery = false) {
+        std::string token;
+        if (auto denied = authenticate(req, token)) return std::move(*denied);
+        if (!discovery && !read.read([](const model::directory& d) { return d.provisioning_enabled(); }))
+            return scim_error(503, "provisioning is disabled by the administrator "
+                                   "(scimsyncctl provisioning enable); nothing was changed");
+        return "token:" + token;
+    }
+
+    static std::string request_id(const http_request& req) {
+        if (auto h = req.header("x-request-id")) return std::string(h->substr(0, 128));
+        if (auto h = req.header("client-request-id")) return std::string(h->substr(0, 128));  // Entra
+        return secrets::uuid_v4();
+    }
+
+    // ---- commands: users ----------------------------------------------------------------
+    void create_user(http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        const auto actor = std::get<std::string>(g);
+        auto body = body_json(req);
+        if (!body) return respond(error_response(body.error()));
+        auto n = scim::normalize(scim::user_type(), *body);
+        if (!n) return respond(error_response(n.error()));
+        std::lock_guard lk(cmd_mu);
+        const std::string user_name = n->resource.value("userName", std::string());
+        if (write.user_by_name(user_name) != nullptr)
+            return respond(scim_error(409, "userName \"" + user_name + "\" is already taken", "uniqueness"));
+        const std::string id = secrets::uuid_v4();
+        n->resource["id"] = id;
+        json data{{"id", id}, {"resource", n->resource}};
+        data["password_hash"] = n->password ? json(secrets::hash_password(*n->password)) : json(nullptr);
+        submit_and_respond({make_event(names::user_created, "User/" + id, std::move(data), "scim", actor,
+                                       request_id(req))},
+                           std::move(respond), [this, id] { return single(scim::user_type(), id, 201); });
+    }
+
+    // PUT and PATCH end here with the resulting resource.
+    void replace_user(const http_request& req, respond_fn respond, const std::string& actor,
+                      const std::string& id, json resource, std::optional<std::string> password) {
+        const std::string user_name = resource.value("userName", std::string());
+        if (const auto* other = write.user_by_name(user_name); other != nullptr) {
+            if (json::parse(other->json).value("id", std::string()) != id)
+                return respond(scim_error(409, "userName \"" + user_name + "\" is already taken", "uniqueness"));
+        }
+        resource["id"] = id;
+        const auto* current = write.user(id);
+        if (!password && current->json == resource.dump()) {
+            // Nothing changes: no event; answer with the state as of everything durable so far.
+            return when_applied(log.last_seq().value,
+                                [this, id, respond] { respond(single(scim::user_type(), id, 200)); });
+        }
+        json data{{"id", id}, {"resource", std::move(resource)}};
+        if (password) data["password_hash"] = secrets::hash_password(*password);
+        submit_and_respond({make_event(names::user_replaced, "User/" + id, std::move(data), "scim", actor,
+                                       request_id(req))},
+                           std::move(respond), [this, id] { return single(scim::user_type(), id, 200); });
+    }
+
+    void put_user(http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        auto body = body_json(req);
+        if (!body) return respond(error_response(body.error()));
+        auto n = scim::normalize(scim::user_type(), *body);
+        if (!n) return respond(error_response(n.error()));
+        const std::string id = req.path_params.at("id");
+        std::lock_guard lk(cmd_mu);
+        const auto* current = write.user(id);
+        if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
+        if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+        replace_user(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource),
+                     std::move(n->password));
+    }
+
+    void patch_user(http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        auto body = body_json(req);
+        if (!body) return respond(error_response(body.error()));
+        const std::string id = req.path_params.at("id");
+        std::lock_guard lk(cmd_mu);
+        const auto* current = write.user(id);
+        if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
+        if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+        auto patched = scim::apply_patch(scim::user_type(), json::parse(current->json), *body);
+        if (!patched) return respond(error_response(patched.error()));
+        auto n = scim::normalize(scim::user_type(), patched->resource);
+        if (!n) return respond(error_response(n.error()));
+        replace_user(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource),
+                     patched->password);
+    }
+
+    // ---- commands: groups ---------------------------------------------------------------
+    // Checks members against the write model and fixes their type from what they are.
+    std::optional<http_response> resolve_members(json& members) const {
+        if (!members.is_array()) return std::nullopt;
+        for (auto& m : members) {
+            const std::string value = m.value("value", std::string());
+            if (write.user(value) != nullptr) m["type"] = "User";
+            else if (write.group(value) != nullptr) m["type"] = "Group";
+            else return scim_error(400, "member \"" + value + "\" is neither a User nor a Group here", "invalidValue");
+            m.erase("$ref");
+            m.erase("display");
+        }
+        return std::nullopt;
+    }
+
+    void create_group(http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        auto body = body_json(req);
+        if (!body) return respond(error_response(body.error()));
+        auto n = scim::normalize(scim::group_type(), *body);
+        if (!n) return respond(error_response(n.error()));
+        std::lock_guard lk(cmd_mu);
+        const std::string name = n->resource.value("displayName", std::string());
+        if (write.group_by_name(name) != nullptr)
+            return respond(scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
+        json members = n->resource.contains("members") ? n->resource["members"] : json::array();
+        n->resource.erase("members");
+        if (auto bad = resolve_members(members)) return respond(std::move(*bad));
+        const std::string id = secrets::uuid_v4();
+        n->resource["id"] = id;
+        submit_and_respond({make_event(names::group_created, "Group/" + id,
+                                       {{"id", id}, {"resource", n->resource}, {"members", members}}, "scim",
+                                       std::get<std::string>(g), request_id(req))},
+                           std::move(respond), [this, id] { return single(scim::group_type(), id, 201); });
+    }
+
+    // Turns a resulting group (with its full members list) into events against the current one.
+    void replace_group(const http_request& req, respond_fn respond, const std::string& actor,
+                       const std::string& id, json resource, bool members_given) {
+        const std::string name = resource.value("displayName", std::string());
+        if (const auto* other = write.group_by_name(name); other != nullptr) {
+            if (json::parse(other->json).value("id", std::string()) != id)
+                return respond(scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
+        }
+        json members = resource.contains("members") ? resource["members"] : json::array();
+        resource.erase("members");
+        resource["id"] = id;
+        if (auto bad = resolve_members(members)) return respond(std::move(*bad));
+        std::vector<el::event> events;
+        const auto rid = request_id(req);
+        if (write.group(id)->json != resource.dump())
+            events.push_back(make_event(names::group_replaced, "Group/" + id, {{"id", id}, {"resource", resource}},
+                                        "scim", actor, rid));
+        if (members_given) {
+            json added = json::array(), removed = json::array();
+            std::unordered_map<std::string, std::string> wanted;
+            for (const auto& m : members) wanted[m["value"].get<std::string>()] = m["type"].get<std::string>();
+            const auto* current = write.members(id);
+            for (const auto& [value, type] : wanted)
+                if (current == nullptr || !current->contains(value)) added.push_back({{"value", value}, {"type", type}});
+            if (current != nullptr)
+                for (const auto& [value, type] : *current)
+                    if (!wanted.contains(value)) removed.push_back(value);
+            if (!added.empty() || !removed.empty())
+                events.push_back(make_event(names::group_members_changed, "Group/" + id,
+                                            {{"id", id}, {"added", added}, {"removed", removed}}, "scim", actor, rid));
+        }
+        if (events.empty())
+            return when_applied(log.last_seq().value,
+                                [this, id, respond] { respond(single(scim::group_type(), id, 200)); });
+        submit_and_respond(std::move(events), std::move(respond),
+                           [this, id] { return single(scim::group_type(), id, 200); });
+    }
+
+    void put_group(http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        auto body = body_json(req);
+        if (!body) return respond(error_response(body.error()));
+        auto n = scim::normalize(scim::group_type(), *body);
+        if (!n) return respond(error_response(n.error()));
+        const std::string id = req.path_params.at("id");
+        std::lock_guard lk(cmd_mu);
+        const auto* current = write.group(id);
+        if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
+        if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+        // PUT replaces everything, members included: an absent members list means no members.
+        replace_group(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource), true);
+    }
+
+    // Membership-only PATCH (what Okta and Entra send for group pushes) as a delta, without
+    // materialising the member list: constant time per member, whatever the group's size.
+    // nullopt when an operation is anything else.
+    struct member_delta {
+        json added = json::array();
+        std::vector<std::string> removed;
+    };
+    static std::optional<member_delta> membership_only(const json& body) {
+        auto ops = body.find("Operations");
+        if (ops == body.end() || !ops->is_array() || ops->empty()) return std::nullopt;
+        member_delta d;
+        for (const auto& op : *ops) {
+            if (!op.is_object()) return std::nullopt;
+            const std::string name = scimsync::model::lower(op.value("op", std::string()));
+            const std::string path = op.value("path", std::string());
+            const json value = op.value("value", json());
+            auto member_list = [](const json& v) -> std::optional<json> {
+                if (!v.is_array()) return std::nullopt;
+                for (const auto& m : v)
+                    if (!m.is_object() || !m.contains("value") || !m["value"].is_string()) return std::nullopt;
+                return v;
+            };
+            if (name == "add") {
+                std::optional<json> list;
+                if (scim::iequals(path, "members")) list = member_list(value);
+                else if (path.empty() && value.is_object() && value.size() == 1 && value.contains("members"))
+                    list = member_list(value["members"]);
+                if (!list) return std::nullopt;
+                for (const auto& m : *list) d.added.push_back(m);
+            } else if (name == "remove") {
+                if (scim::iequals(path, "members")) {
+                    auto list = member_list(value);
+                    if (!list) return std::nullopt;  // remove all members: the general path
+                    for (const auto& m : *list) d.removed.push_back(m["value"].get<std::string>());
+                } else {
+                    auto ref = scim::resolve(scim::group_type(), "members");
+                    const auto open = path.find('[');
+                    if (open == std::string::npos || path.back() != ']' ||
+                        !scim::iequals(path.substr(0, open), "members"))
+                        return std::nullopt;
+                    auto f = scim::filter::parse_value_filter(scim::group_type(), *ref,
+                                                              path.substr(open + 1, path.size() - open - 2));
+                    if (!f) return std::nullopt;
+                    auto eq = f->as_simple_equality();
+                    if (!eq || !scim::iequals(eq->attr->name, "value")) return std::nullopt;
+                    d.removed.push_back(eq->value);
+                }
+            } else {
+                return std::nullopt;
+            }
+        }
+        return d;
+    }
+
+    void patch_group(http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        const auto actor = std::get<std::string>(g);
+        auto body = body_json(req);
+        if (!body) return respond(error_response(body.error()));
+        const std::string id = req.path_params.at("id");
+        std::lock_guard lk(cmd_mu);
+        const auto* current = write.group(id);
+        if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
+        if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+        if (auto delta = membership_only(*body)) {
+            if (auto bad = resolve_members(delta->added)) return respond(std::move(*bad));
+            const auto* members = write.members(id);
+            json added = json::array(), removed = json::array();
+            std::unordered_set<std::string> seen;
+            for (const auto& m : delta->added) {
+                const std::string v = m["value"];
+                if ((members == nullptr || !members->contains(v)) && seen.insert(v).second)
+                    added.push_back({{"value", v}, {"type", m["type"]}});
+            }
+            for (const auto& v : delta->removed)
+                if (members != nullptr && members->contains(v) && seen.insert(v).second) removed.push_back(v);
+            if (added.empty() && removed.empty())
+                return when_applied(log.last_seq().value,
+                                    [this, id, respond] { respond(patch_answer(id)); });
+            return submit_and_respond({make_event(names::group_members_changed, "Group/" + id,
+                                                  {{"id", id}, {"added", added}, {"removed", removed}}, "scim",
+                                                  actor, request_id(req))},
+                                      std::move(respond), [this, id] { return patch_answer(id); });
+        }
+        // General path: the whole group, members included, through the PATCH engine.
+        json full = json::parse(current->json);
+        json members = json::array();
+        if (const auto* m = write.members(id))
+            for (const auto& [value, type] : *m) members.push_back({{"value", value}, {"type", type}});
+        if (!members.empty()) full["members"] = members;
+        auto patched = scim::apply_patch(scim::group_type(), full, *body);
+        if (!patched) return respond(error_response(patched.error()));
+        auto n = scim::normalize(scim::group_type(), patched->resource);
+        if (!n) return respond(error_response(n.error()));
+        replace_group(req, std::move(respond), actor, id, std::move(n->resource), true);
+    }
+
+    // A membership PATCH answers 204: re-sending a 100,000-member group would defeat the point.
+    http_response patch_answer(const std::string& id) const {
+        return read.read([&](const model::directory& d) {
+            const auto* g = d.group(id);
+            if (g == nullptr) return scim_error(404, "Group " + id + " not found");
+            http_response r;
+            r.status = 204;
+            r.set_header("ETag", etag_of(g->version));
+            return r;
+        });
+    }
+
+    void delete_resource(const scim::resource_type& type, http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        const std::string id = req.path_params.at("id");
+        const bool user = &type == &scim::user_type();
+        std::lock_guard lk(cmd_mu);
+        const model::resource_state* current = user ? static_cast<const model::resource_state*>(write.user(id))
+                                                    : write.group(id);
+        if (current == nullptr) return respond(scim_error(404, type.name + " " + id + " not found"));
+        if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+        submit_and_respond({make_event(user ? names::user_deleted : names::group_deleted,
+                                       type.name + "/" + id, {{"id", id}}, "scim", std::get<std::string>(g),
+                                       request_id(req))},
+                           std::move(respond), [] {
+                               http_response r;
+                               r.status = 204;
+                               return r;
+                           });
+    }
+
+    // ---- reads --------------------------------------------------------------------------
+    http_response get_one(const scim::resource_type& type, const http_request& req) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return std::move(*r);
+        auto p = params_from_query(req.query());
+        if (!p) return error_response(p.error());
+        const std::string id = req.path_params.at("id");
+        auto resp = single(type, id, 200, p->attributes, p->excluded);
+        if (auto none = req.header("if-none-match"); none && resp.status == 200) {
+            auto tag = resp.header("etag");
+            const auto version = std::stoull(std::string(tag->substr(3, tag->size() - 4)));
+            if (etag_matches(*none, version)) {
+                http_response nm;
+                nm.status = 304;
+                nm.set_header("ETag", std::string(*tag));
+                return nm;
+            }
+        }
+        return resp;
+    }
+
+    http_response list(const scim::resource_type& type, const list_params& p) {
+        std::optional<scim::filter> f;
+        if (!p.filter.empty()) {
+            auto parsed = scim::filter::parse(type, p.filter);
+            if (!parsed) return error_response(parsed.error());
+            f = std::move(*parsed);
+        }
+        std::optional<scim::attr_ref> sort_ref;
+        if (!p.sort_by.empty()) {
+            sort_ref = scim::resolve(type, p.sort_by);
+            if (!sort_ref) return scim_error(400, "sortBy names no attribute: " + p.sort_by, "invalidPath");
+        }
+        const bool user = &type == &scim::user_type();
+        const bool with_members = std::none_of(p.excluded.begin(), p.excluded.end(),
+                                               [](const std::string& a) { return scim::iequals(a, "members"); });
+        return read.read([&](const model::directory& d) {
+            // Candidates: from an index when the filter is an equality on an indexed attribute.
+            std::vector<std::string> ids;
+            bool indexed = false;
+            if (f) {
+                if (auto eq = f->as_simple_equality()) {
+                    const std::string& a = eq->attr->name;
+                    const model::resource_state* hit = nullptr;
+                    if (a == "id") {
+                        hit = user ? static_cast<const model::resource_state*>(d.user(eq->value)) : d.group(eq->value);
+                        indexed = true;
+                    } else if (user && a == "userName") {
+                        hit = d.user_by_name(eq->value);
+                        indexed = true;
+                    } else if (a == "externalId") {
+                        hit = user ? static_cast<const model::resource_state*>(d.user_by_external_id(eq->value))
+                                   : d.group_by_external_id(eq->value);
+                        indexed = true;
+                    } else if (!user && a == "displayName") {
+                        hit = d.group_by_name(eq->value);
+                        indexed = true;
+                    }
+                    if (hit != nullptr) ids.push_back(json::parse(hit->json)["id"].get<std::string>());
+                }
+            }
+            std::vector<json> matched;
+            if (indexed) {
+                for (const auto& id : ids)
+                    if (auto j = render(type, d, id, with_members)) matched.push_back(std::move(*j));
+            } else {
+                for (auto id : user ? d.user_ids() : d.group_ids()) {
+                    auto j = render(type, d, id, true);
+                    if (!j || (f && !f->matches(*j))) continue;
+                    if (!with_members) j->erase("members");
+                    matched.push_back(std::move(*j));
+                }
+            }
+            if (sort_ref) {
+                std::stable_sort(matched.begin(), matched.end(), [&](const json& a, const json& b) {
+                    const int c = scim::compare_sort_values(*sort_ref, scim::sort_value(*sort_ref, a),
+                                                            scim::sort_value(*sort_ref, b));
+                    return p.descending ? c > 0 : c < 0;
+                });
+            }
+            const std::size_t total = matched.size();
+            const std::size_t start = std::size_t(std::max<std::int64_t>(p.start_index, 1));
+            std::size_t count = p.count ? std::size_t(std::max<std::int64_t>(*p.count, 0)) : opt.default_count;
+            count = std::min(count, opt.max_results);
+            json resources = json::array();
+            for (std::size_t i = start - 1; i < total && resources.size() < count; ++i)
+                resources.push_back(scim::project(type, matched[i], p.attributes, p.excluded));
+            return scim_json(200, {{"schemas", {list_schema}},
+                                   {"totalResults", total},
+                                   {"startIndex", start},
+                                   {"itemsPerPage", resources.size()},
+                                   {"Resources", std::move(resources)}});
+        });
+    }
+
+    http_response list_get(const scim::resource_type& type, const http_request& req) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return std::move(*r);
+        auto p = params_from_query(req.query());
+        if (!p) return error_response(p.error());
+        return list(type, *p);
+    }
+
+    http_response list_search(const scim::resource_type& type, const http_request& req) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return std::move(*r);
+        auto body = body_json(req);
+        if (!body) return error_response(body.error());
+        auto p = params_from_search(*body);
+        if (!p) return error_response(p.error());
+        return list(type, *p);
+    }
+
+    // ---- discovery ----------------------------------------------------------------------
+    json service_provider_config() const {
+        return {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"}},
+                {"documentationUri", "https://github.com/scimsync/scimsync/tree/main/docs"},
+                {"patch", {{"supported", true}}},
+                {"bulk", {{"supported", false}, {"maxOperations", 0}, {"maxPayloadSize", 0}}},
+                {"filter", {{"supported", true}, {"maxResults", opt.max_results}}},
+                {"changePassword", {{"supported", false}}},
+                {"sort", {{"supported", true}}},
+                {"etag", {{"supported", true}}},
+                {"authenticationSchemes",
+                 {{{"type", "oauthbearertoken"},
+                   {"name", "OAuth Bearer Token"},
+                   {"description", "A bearer token issued by `scimsyncctl token create`."},
+                   {"primary", true}}}},
+                {"meta", {{"resourceType", "ServiceProviderConfig"},
+                          {"location", base_url + "/ServiceProviderConfig"}}}};
+    }
+};
+
+scim_service::scim_service(el::log& log, scim_options options)
+    : impl_(std::make_unique<impl>(log, std::move(options))) {}
+
+scim_service::~scim_service() { stop(); }
+
+el::result<void> scim_service::start() {
+    el::runner_options ro;
+    ro.snapshots = impl_->opt.snapshots;
+    ro.upcast = &model::catalogue();
+    ro.notice = impl_->opt.notice;
+    ro.on_applied = [p = impl_.get()](el::seq_no s) { p->on_applied(s); };
+    impl_->runner = std::make_unique<el::projector_runner>(impl_->log, impl_->read, std::move(ro));
+    if (auto r = impl_->runner->start(); !r) return r;
+    // The write model starts equal to the read model: nothing is in flight yet.
+    impl_->read.read([&](const model::directory& d) {
+        impl_->write = d;
+        return 0;
+    });
+    impl_->on_applied(impl_->runner->applied());
+    return {};
+}
+
+void scim_service::set_base_url(std::string url) { impl_->base_url = std::move(url) + impl_->opt.base_path; }
+
+void scim_service::stop() {
+    if (impl_ && impl_->runner) {
+        if (auto r = impl_->runner->snapshot_now(); !r) impl_->notice("final snapshot failed: " + r.error().message);
+        impl_->runner->stop();
+        impl_->runner.reset();
+    }
+}
+
+void scim_service::add_routes(router& routes) {
+    impl* s = impl_.get();
+    const std::string b = s->opt.base_path;
+    const auto& user = scim::user_type();
+    const auto& group = scim::group_type();
+    // .search before {id}: routes match in registration order.
+    routes.add("POST", b + "/Users/.search", [s, &user](const http_request& r) { return s->list_search(user, r); });
+    routes.add("POST", b + "/Groups/.search", [s, &group](const http_request& r) { return s->list_search(group, r); });
+    routes.add("GET", b + "/Users", [s, &user](const http_request& r) { return s->list_get(user, r); });
+    routes.add("GET", b + "/Groups", [s, &group](const http_request& r) { return s->list_get(group, r); });
+    routes.add("GET", b + "/Users/{id}", [s, &user](const http_request& r) { return s->get_one(user, r); });
+    routes.add("GET", b + "/Groups/{id}", [s, &group](const http_request& r) { return s->get_one(group, r); });
+    routes.add_async("POST", b + "/Users", [s](http_request r, respond_fn f) { s->create_user(std::move(r), std::move(f)); });
+    routes.add_async("PUT", b + "/Users/{id}", [s](http_request r, respond_fn f) { s->put_user(std::move(r), std::move(f)); });
+    routes.add_async("PATCH", b + "/Users/{id}", [s](http_request r, respond_fn f) { s->patch_user(std::move(r), std::move(f)); });
+    routes.add_async("DELETE", b + "/Users/{id}", [s, &user](http_request r, respond_fn f) {
+        s->delete_resource(user, std::move(r), std::move(f));
+    });
+    routes.add_async("POST", b + "/Groups", [s](http_request r, respond_fn f) { s->create_group(std::move(r), std::move(f)); });
+    routes.add_async("PUT", b + "/Groups/{id}", [s](http_request r, respond_fn f) { s->put_group(std::move(r), std::move(f)); });
+    routes.add_async("PATCH", b + "/Groups/{id}", [s](http_request r, respond_fn f) { s->patch_group(std::move(r), std::move(f)); });
+    routes.add_async("DELETE", b + "/Groups/{id}", [s, &group](http_request r, respond_fn f) {
+        s->delete_resource(group, std::move(r), std::move(f));
+    });
+    routes.add("GET", b + "/ServiceProviderConfig", [s](const http_request& r) {
+        auto g = s->gate(r, true);
+        if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
+        return scim_json(200, s->service_provider_config());
+    });
+    routes.add("GET", b + "/ResourceTypes", [s](const http_request& r) {
+        auto g = s->gate(r, true);
+        if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
+        json all = json::array();
+        for (const auto* t : scim::resource_types()) all.push_back(scim::to_json(*t));
+        return scim_json(200, {{"schemas", {list_schema}}, {"totalResults", all.size()}, {"startIndex", 1},
+                               {"itemsPerPage", all.size()}, {"Resources", all}});
+    });
+    routes.add("GET", b + "/ResourceTypes/{name}", [s](const http_request& r) {
+        auto g = s->gate(r, true);
+        if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
+        for (const auto* t : scim::resource_types())
+            if (scim::iequals(t->name, r.path_params.at("name"))) return scim_json(200, scim::to_json(*t));
+        return scim_error(404, "no resource type " + r.path_params.at("name"));
+    });
+    routes.add("GET", b + "/Schemas", [s](const http_request& r) {
+        auto g = s->gate(r, true);
+        if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
+        json all = json::array();
+        for (const auto* sc : {&scim::user_schema(), &scim::enterprise_user_schema(), &scim::group_schema()})
+            all.push_back(scim::to_json(*sc));
+        return scim_json(200, {{"schemas", {list_schema}}, {"totalResults", all.size()}, {"startIndex", 1},
+                               {"itemsPerPage", all.size()}, {"Resources", all}});
+    });
+    routes.add("GET", b + "/Schemas/{id}", [s](const http_request& r) {
+        auto g = s->gate(r, true);
+        if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
+        for (const auto* sc : {&scim::user_schema(), &scim::enterprise_user_schema(), &scim::group_schema()})
+            if (scim::iequals(sc->id, r.path_params.at("id"))) return scim_json(200, scim::to_json(*sc));
+        return scim_error(404, "no schema " + r.path_params.at("id"));
+    });
+    (void)patch_schema;
+    (void)search_schema;
+}
+
+namespace {
+
+// "30d", "90d", "1y", "12h", "none" -> duration (nullopt = never expires).
+std::expected<std::optional<std::chrono::seconds>, std::string> parse_ttl(const std::string& text) {
+    if (text == "none" || text == "never") return std::optional<std::chrono::seconds>{};
+    if (text.size() >= 2) {
+        try {
+            std::size_t used = 0;
+            const long n = std::stol(text.substr(0, text.size() - 1), &used);
+            const char unit = text.back();
+            if (n > 0 && used == text.size() - 1) {
+                if (unit == 'h') return std::optional(std::chrono::seconds(n * 3600));
+                if (unit == 'd') return std::optional(std::chrono::seconds(n * 86400));
+                if (unit == 'y') return std::optional(std::chrono::seconds(n * 365 * 86400));
+            }
+        } catch (const std::exception&) {
+        }
+    }
+    return std::unexpected("ttl must be like 30d, 90d, 1y, 12h or none (got \"" + text + "\")");
+}
+
+}  // namespace
+
+void scim_service::add_commands(command_registry& commands) {
+    impl* s = impl_.get();
+    commands.add("token.create", [s](const json& args) -> command_result {
+        const std::string name = args.value("name", std::string());
+        if (name.empty() || name.size() > 64)
+            return std::unexpected("token create needs --name (1 to 64 characters)");
+        auto ttl = parse_ttl(args.value("ttl", std::string("90d")));
+        if (!ttl) return std::unexpected(ttl.error());
+        const auto t = secrets::issue_token();
+        const auto now = el::system_utc_now();
+        json data{{"id", t.id}, {"name", name}, {"hash", t.hash}, {"created", el::format_time(now)}};
+        data["expires"] = *ttl ? json(el::format_time(now + **ttl)) : json(nullptr);
+        auto r = s->submit_and_wait(
+            {impl::make_event(names::token_issued, "Token/" + t.id, data, "admin", "admin-socket", "")});
+        if (!r) return std::unexpected("the token could not be recorded: " + r.error().message);
+        return json{{"base_url", s->base_url}, {"token", t.token}, {"id", t.id}, {"name", name},
+                    {"expires", data["expires"]}};
+    });
+    commands.add("token.list", [s](const json&) -> command_result {
+        json out = json::array();
+        std::map<std::string, el::utc_time> used;
+        {
+            std::lock_guard lk(s->used_mu);
+            used = s->last_used;
+        }
+        s->read.read([&](const model::directory& d) {
+            for (const auto* t : d.tokens()) {
+                json j{{"id", t->id}, {"name", t->name}, {"created", el::format_time(t->created)}};
+                j["expires"] = t->expires ? json(el::format_time(*t->expires)) : json(nullptr);
+                j["revoked"] = t->revoked;
+                auto u = used.find(t->id);
+                j["last_used"] = u == used.end() ? json(nullptr) : json(el::format_time(u->second));
+                out.push_back(std::move(j));
+            }
+            return 0;
+        });
+        return json{{"tokens", out}};
+    });
+    commands.add("token.revoke", [s](const json& args) -> command_result {
+        const std::string id = args.value("id", std::string());
+        const bool known = s->read.read([&](const model::directory& d) {
+            const auto* t = d.token(id);
+            return t != nullptr && !t->revoked;
+        });
+        if (!known) return std::unexpected("no active token with id \"" + id + "\"");
+        auto r = s->submit_and_wait(
+            {impl::make_event(names::token_revoked, "Token/" + id, {{"id", id}}, "admin", "admin-socket", "")});
+        if (!r) return std::unexpected("the revocation could not be recorded: " + r.error().message);
+        return json{{"id", id}, {"revoked", true}};
+    });
+    for (const bool enable : {true, false}) {
+        commands.add(enable ? "provisioning.enable" : "provisioning.disable", [s, enable](const json&) -> command_result {
+            const bool now = s->read.read([](const model::directory& d) { return d.provisioning_enabled(); });
+            if (now != enable) {
+                auto r = s->submit_and_wait({impl::make_event(
+                    enable ? names::provisioning_enabled : names::provisioning_disabled, "Provisioning", json::object(),
+                    "admin", "admin-socket", "")});
+                if (!r) return std::unexpected("the change could not be recorded: " + r.error().message);
+            }
+            return json{{"provisioning", enable ? "enabled" : "disabled"}, {"changed", now != enable}};
+        });
+    }
+}
+
+}  // namespace scimsync::daemon
