@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SCIM load benchmark (issue 3): requests/s and p50/p99 latency at 64 connections for the calls
+# identity providers make, against a directory of USERS users and a group of MEMBERS members,
+# next to GET /healthz on the same server (the HTTP layer with a trivial handler). Also the
+# daemon's resident memory once it has rebuilt that directory.
+#
+#   bench/scim_load.sh            (USERS=1000000 MEMBERS=100000 SECONDS_PER_RUN=10 RUNS=3)
+#
+# Needs a built tree (scripts/build.sh) and wrk (installed here if missing). Prints medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USERS="${USERS:-1000000}"
+MEMBERS="${MEMBERS:-100000}"
+SECS="${SECONDS_PER_RUN:-10}"
+RUNS="${RUNS:-3}"
+CONNS=64
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+
+tmp="$(mktemp -d /tmp/scim-load.XXXXXX)"
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+echo "preloading $USERS users and a group of $MEMBERS members ..."
+./build/bench/scim_preload "$tmp/data" "$USERS" "$MEMBERS" >/dev/null
+touch "$tmp/empty.toml"
+start=$(date +%s.%N)
+./build/daemon/scimsyncd --config "$tmp/empty.toml" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
+  --admin-socket "$tmp/admin.sock" --durability batch >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "listening on" "$tmp/out" 2>/dev/null && break; sleep 0.5; done
+url=$(sed -n 's/^listening on //p' "$tmp/out")
+[ -n "$url" ] || { cat "$tmp/err"; exit 1; }
+ready=$(echo "$(date +%s.%N) - $start" | bc)
+rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+echo "scimsyncd rebuilt the directory and listened after ${ready}s; resident memory $((rss_kb / 1024)) MiB"
+
+token=$(./build/daemon/scimsyncctl --socket "$tmp/admin.sock" token create --name bench --json |
+        sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+export SCIM_TOKEN="$token" SCIM_USERS="$USERS" SCIM_MEMBERS="$MEMBERS" WRK_DIR="$PWD/bench/wrk"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
+
+hello_rps=""
+printf '%-34s %12s %8s %9s %9s %10s\n' "scenario" "req/s" "of hello" "p50 ms" "p99 ms" "errors"
+for scenario in healthz get_user filter_user post_user patch_user add_member; do
+  rps=(); p50=(); p99=(); errs=0
+  for _ in $(seq 1 "$RUNS"); do
+    out=$(wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
+    rps+=("$(echo "$out" | awk '/Requests\/sec/ {print $2}')")
+    p50+=("$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)")
+    p99+=("$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)")
+    e=$(echo "$out" | awk '/Non-2xx/ {print $5}'); errs=$((errs + ${e:-0}))
+  done
+  r=$(printf '%s\n' "${rps[@]}" | median)
+  [ "$scenario" = healthz ] && hello_rps="$r"
+  ratio=$(awk -v a="$r" -v b="$hello_rps" 'BEGIN {printf "%.0f%%", 100*a/b}')
+  printf '%-34s %12.0f %8s %9.2f %9.2f %10s\n' "$scenario" "$r" "$ratio" \
+    "$(printf '%s\n' "${p50[@]}" | median)" "$(printf '%s\n' "${p99[@]}" | median)" "$errs"
+done
+rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+echo "resident memory after the runs: $((rss_kb / 1024)) MiB"
