@@ -76,7 +76,10 @@ result<std::uint64_t> projector_runner::catch_up() {
         if (auto r = projector_.apply(e); !r) return std::unexpected(r.error());
         applied_.store(e.seq.value);
         ++applied;
-        if (options_.snapshots && ++since_snapshot_ >= options_.snapshot_every_events) {
+        // While catching up at start-up, snapshots wait for the end (run_once): taking one
+        // every N events of a long replay would re-serialise a growing state again and again.
+        if (following_ && options_.snapshots &&
+            ++since_snapshot_ >= options_.snapshot_every_events) {
             if (auto r = take_snapshot_locked(); !r && options_.notice)
                 options_.notice("snapshot of " + projector_.name() +
                                 " failed: " + r.error().message);
@@ -116,11 +119,18 @@ result<void> projector_runner::run_once() {
         applied_cv_.notify_all();
         return std::unexpected(n.error());
     }
+    // A long replay is worth keeping: the next start-up begins here.
+    if (options_.snapshots && *n >= options_.snapshot_every_events) {
+        std::lock_guard lk(mu_);
+        if (auto r = take_snapshot_locked(); !r && options_.notice)
+            options_.notice("snapshot of " + projector_.name() + " failed: " + r.error().message);
+    }
     return {};
 }
 
 result<void> projector_runner::start() {
     if (auto r = run_once(); !r) return r;
+    following_ = true;
     thread_ = std::thread([this] { follow(); });
     return {};
 }

@@ -83,15 +83,32 @@ TEST_CASE("start-up from a snapshot plus the tail equals a full replay", "[event
     counting_projector from_snapshot;
     el::projector_runner r1(*log, from_snapshot, with_snapshots);
     REQUIRE(r1.run_once().has_value());
-    REQUIRE(from_snapshot.restored_from.value == 480);  // newest of 120, 240, 360, 480
-    REQUIRE(from_snapshot.seen.size() == 50);           // only the tail was replayed
+    REQUIRE(from_snapshot.restored_from.value == 500);  // the replay of 500 ended with one
+    REQUIRE(from_snapshot.seen.size() == 30);           // only the tail was replayed
     counting_projector full;
     el::projector_runner r2(*log, full, {});
     REQUIRE(r2.run_once().has_value());
     REQUIRE(full.per_stream == from_snapshot.per_stream);
     REQUIRE(full.at == from_snapshot.at);
-    // Only the newest three snapshots are kept.
-    REQUIRE(with_snapshots.snapshots->list("counter").size() == 3);
+}
+
+TEST_CASE("only the newest three snapshots are kept", "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    for (std::uint64_t i = 1; i <= 50; i += 10) {
+        REQUIRE(log->append(sample_batch(i, 10)).has_value());
+        counting_projector p;
+        el::projector_runner r(*log, p, {});
+        REQUIRE(r.run_once().has_value());
+        el::projector_runner writer(*log, p, opt);
+        REQUIRE(writer.snapshot_now().has_value());
+    }
+    auto kept = opt.snapshots->list("counter");
+    REQUIRE(kept.size() == 3);
+    REQUIRE(kept.front().at.value == 50);
+    REQUIRE(kept.back().at.value == 30);
 }
 
 TEST_CASE("a snapshot from a different history is not loaded", "[eventlog][projector]") {

@@ -75,7 +75,9 @@ private:
 
 struct runner_options {
     std::optional<snapshot_store> snapshots;       // none: always replay from the start
-    std::uint64_t snapshot_every_events = 50'000;  // take a snapshot after this many applied events
+    // While following the log, take a snapshot after this many applied events; a start-up
+    // replay of at least this many events ends with one.
+    std::uint64_t snapshot_every_events = 50'000;
     const upcaster* upcast = nullptr;
     std::function<void(const std::string&)> notice;
     // Called on the runner's thread after it applied events up to and including the given seq
@@ -120,6 +122,7 @@ private:
     runner_options options_;
     std::unique_ptr<reader> reader_;  // kept across catch-ups: the follower resumes it
     std::uint64_t since_snapshot_ = 0;
+    bool following_ = false;             // set by start(): periodic snapshots only when live
     mutable std::mutex mu_;  // guards projector_ state against snapshot_now()
     mutable std::condition_variable applied_cv_;
     std::atomic<std::uint64_t> applied_{0};
