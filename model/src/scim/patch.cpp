@@ -312,7 +312,7 @@ status patcher::apply(const json& operation, std::size_t index) {
     }
     const json* value = find_member(operation, "value");
     if (kind != op_kind::remove && value == nullptr)
-        return fail("invalidValue", "an " + ascii_lower(name) + " operation needs a \"value\"");
+        return fail("invalidValue", ascii_lower(name) + " needs a \"value\"");
 
     if (path_text.empty()) {
         if (kind == op_kind::remove)
@@ -586,6 +586,10 @@ status patcher::set(op_kind kind, const target& t, const json& value, bool upser
     const bool empty_value = t.ref.sub != nullptr && t.ref.sub->name == "value" &&
                              !a.multi_valued && value.is_string() &&
                              value.get_ref<const std::string&>().empty();
+    // Adding "no value" to a list adds nothing; it never empties the list.
+    if (value.is_null() && kind == op_kind::add && a.multi_valued && !t.where &&
+        t.ref.sub == nullptr)
+        return {};
     if (value.is_null() || empty_value) return remove(t, nullptr);
 
     json& box = *container(t.ref, true);

@@ -865,6 +865,19 @@ TEST_CASE("a remove by value array whose entries have no value is rejected, not 
               .scim_type == "invalidValue");
 }
 
+TEST_CASE("an add of null to members adds nothing and never clears the members", "[model][patch]") {
+    const auto r = patched_group(op({{"op", "add"}, {"path", "members"}, {"value", nullptr}}));
+    CHECK(member_values(r.resource) == json({alice_id, bob_id}));
+    CHECK_FALSE(r.changed);
+}
+
+TEST_CASE("members wrapped in an object under their own name are accepted", "[model][patch]") {
+    // Salesforce documents {"op":"add","path":"members","value":{"members":[...]}}.
+    const auto r = patched_group(op(
+        {{"op", "add"}, {"path", "members"}, {"value", {{"members", {{{"value", carol_id}}}}}}}));
+    CHECK(member_values(r.resource) == json({alice_id, bob_id, carol_id}));
+}
+
 TEST_CASE("removing every listed member leaves the group without members", "[model][patch]") {
     const auto r = patched_group(op({{"op", "remove"},
                                      {"path", "members"},
