@@ -48,9 +48,9 @@ struct filter_node {
     bool via_value = false;
 
     op oper = op::eq;
-    json literal;        // as written (booleans sent as "true"/"false" strings become booleans)
-    std::string text;    // a string literal, case-folded unless the operand is caseExact
-    instant when;        // a dateTime literal for eq/ne/gt/ge/lt/le
+    json literal;      // as written (booleans sent as "true"/"false" strings become booleans)
+    std::string text;  // a string literal, case-folded unless the operand is caseExact
+    instant when;      // a dateTime literal for eq/ne/gt/ge/lt/le
 };
 
 namespace {
@@ -77,8 +77,8 @@ char32_t fold_code_point(char32_t c) {
     return c;
 }
 
-std::string fold(std::string_view s) {
-    std::string out;
+void fold_into(std::string& out, std::string_view s) {
+    out.clear();
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
         const auto b = static_cast<unsigned char>(s[i]);
@@ -98,6 +98,11 @@ std::string fold(std::string_view s) {
             ++i;
         }
     }
+}
+
+std::string fold(std::string_view s) {
+    std::string out;
+    fold_into(out, s);
     return out;
 }
 
@@ -113,7 +118,9 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
     return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-bool leap_year(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap_year(int y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 // xsd:dateTime as SCIM uses it (RFC 7643 §2.3.5), i.e. RFC 3339 with 'T' or 't' or ' ' as the
 // separator and an optional zone; a value without a zone is taken as UTC.
@@ -170,8 +177,8 @@ std::optional<instant> parse_date_time(std::string_view s) {
         }
     }
     if (i != s.size()) return std::nullopt;
-    const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month),
-                                              static_cast<unsigned>(day));
+    const std::int64_t days =
+        days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
     return instant{days * 86400 + hour * 3600 + minute * 60 + second - offset, nanos};
 }
 
@@ -236,24 +243,34 @@ bool present(const json& v) {
 
 bool by_order(op o, int c) {
     switch (o) {
-        case op::eq: return c == 0;
-        case op::ne: return c != 0;
-        case op::gt: return c > 0;
-        case op::ge: return c >= 0;
-        case op::lt: return c < 0;
-        case op::le: return c <= 0;
+        case op::eq:
+            return c == 0;
+        case op::ne:
+            return c != 0;
+        case op::gt:
+            return c > 0;
+        case op::ge:
+            return c >= 0;
+        case op::lt:
+            return c < 0;
+        case op::le:
+            return c <= 0;
         case op::co:
         case op::sw:
-        case op::ew: return false;
+        case op::ew:
+            return false;
     }
     return false;
 }
 
 bool by_text(op o, std::string_view value, std::string_view literal) {
     switch (o) {
-        case op::co: return value.find(literal) != std::string_view::npos;
-        case op::sw: return value.starts_with(literal);
-        case op::ew: return value.ends_with(literal);
+        case op::co:
+            return value.find(literal) != std::string_view::npos;
+        case op::sw:
+            return value.starts_with(literal);
+        case op::ew:
+            return value.ends_with(literal);
         default: {
             const int c = value.compare(literal);
             return by_order(o, c < 0 ? -1 : c > 0 ? 1 : 0);
@@ -263,7 +280,10 @@ bool by_text(op o, std::string_view value, std::string_view literal) {
 
 bool text_matches(const filter_node& n, const std::string& value) {
     if (n.operand->case_exact) return by_text(n.oper, value, n.text);
-    return by_text(n.oper, fold(value), n.text);
+    // Reused so that scanning many resources does not allocate per value.
+    thread_local std::string folded;
+    fold_into(folded, value);
+    return by_text(n.oper, folded, n.text);
 }
 
 std::optional<bool> as_boolean(const json& v) {
@@ -318,7 +338,8 @@ bool eval(const filter_node& n, const json& scope) {
             for (const auto& c : n.children)
                 if (eval(*c, scope)) return true;
             return false;
-        case node_kind::negation: return !eval(*n.children.front(), scope);
+        case node_kind::negation:
+            return !eval(*n.children.front(), scope);
         case node_kind::value_path: {
             const json* top = top_value(n, scope);
             if (top == nullptr) return false;
@@ -337,7 +358,8 @@ bool eval(const filter_node& n, const json& scope) {
             bool seen = false;
             if (n.literal.is_null()) {
                 // `eq null` asks for "no value", `ne null` for "has a value".
-                const bool has = any_value(n, scope, seen, [](const json& v) { return present(v); });
+                const bool has =
+                    any_value(n, scope, seen, [](const json& v) { return present(v); });
                 return n.oper == op::eq ? !has : has;
             }
             const bool hit =
@@ -355,11 +377,21 @@ bool eval(const filter_node& n, const json& scope) {
 
 using node_ptr = std::unique_ptr<filter_node>;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_word_char(char c) { return is_alpha(c) || is_digit(c); }
-bool is_name_char(char c) { return is_word_char(c) || c == '-' || c == '_'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+bool is_word_char(char c) {
+    return is_alpha(c) || is_digit(c);
+}
+bool is_name_char(char c) {
+    return is_word_char(c) || c == '-' || c == '_';
+}
 // Ends an attribute path token; anything else in one is checked against the ATTRNAME grammar.
 bool ends_path(char c) {
     return is_space(c) || c == '[' || c == ']' || c == '(' || c == ')' || c == '"';
@@ -379,8 +411,62 @@ std::string_view name_of(op o) {
     return "eq";
 }
 
-bool is_ordering(op o) { return o == op::gt || o == op::ge || o == op::lt || o == op::le; }
-bool is_substring(op o) { return o == op::co || o == op::sw || o == op::ew; }
+// The length of the valid UTF-8 sequence starting at `i`, or 0 if there is none there.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+    const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char b = at(i);
+    if (b < 0x80) return 1;
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (b >= 0xC2 && b <= 0xDF) {
+        n = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        n = 3;
+        if (b == 0xE0) lo = 0xA0;
+        if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        n = 4;
+        if (b == 0xF0) lo = 0x90;
+        if (b == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (i + n > s.size() || at(i + 1) < lo || at(i + 1) > hi) return 0;
+    for (std::size_t k = 2; k < n; ++k)
+        if ((at(i + k) & 0xC0U) != 0x80U) return 0;
+    return n;
+}
+
+// Client text quoted in an error detail: the detail ends up in a JSON response, so it must be
+// valid UTF-8 (invalid bytes become U+FFFD) and short (at most `max_chars` characters).
+std::string printable(std::string_view s, std::size_t max_chars = 40) {
+    std::string out;
+    std::size_t chars = 0;
+    for (std::size_t i = 0; i < s.size(); ++chars) {
+        if (chars == max_chars) return out + "...";
+        const std::size_t n = utf8_sequence(s, i);
+        if (n == 0) {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
+// The character at `i` (a whole UTF-8 sequence when there is one).
+std::string printable_char(std::string_view s, std::size_t i) {
+    return printable(s.substr(i, std::max<std::size_t>(utf8_sequence(s, i), 1)), 1);
+}
+
+bool is_ordering(op o) {
+    return o == op::gt || o == op::ge || o == op::lt || o == op::le;
+}
+bool is_substring(op o) {
+    return o == op::co || o == op::sw || o == op::ew;
+}
 
 class parser {
 public:
@@ -398,18 +484,17 @@ public:
     }
 
 private:
+    // `at` is a byte offset; clients count characters from 1.
     std::unexpected<scim_error> fail_at(std::size_t at, const std::string& what) const {
+        const auto chars = std::count_if(text_.begin(), text_.begin() + std::min(at, text_.size()),
+                                         [](char c) { return (c & 0xC0) != 0x80; });
         return scim_fail(400, "invalidFilter",
-                         "invalid filter at position " + std::to_string(at + 1) + ": " + what);
+                         "invalid filter at position " + std::to_string(chars + 1) + ": " + what);
     }
 
     std::unexpected<scim_error> fail_expected(const std::string& what) const {
         std::string found = "the end of the filter";
-        if (pos_ < text_.size()) {
-            constexpr std::size_t snippet = 20;
-            found = "'" + std::string(text_.substr(pos_, snippet)) +
-                    (text_.size() - pos_ > snippet ? "...'" : "'");
-        }
+        if (pos_ < text_.size()) found = "'" + printable(text_.substr(pos_), 20) + "'";
         return fail_at(pos_, "expected " + what + ", found " + found);
     }
 
@@ -463,13 +548,12 @@ private:
 
     scim_result<node_ptr> parse_group(int depth) {
         if (depth >= max_depth)
-            return fail_at(pos_ - 1, "parentheses nest deeper than " + std::to_string(max_depth) +
-                                         " levels");
+            return fail_at(pos_ - 1,
+                           "parentheses nest deeper than " + std::to_string(max_depth) + " levels");
         auto inner = parse_or(depth + 1);
         if (!inner) return inner;
         skip_space();
-        if (pos_ >= text_.size() || text_[pos_] != ')')
-            return fail_expected("'and', 'or' or ')'");
+        if (pos_ >= text_.size() || text_[pos_] != ')') return fail_expected("'and', 'or' or ')'");
         ++pos_;
         return inner;
     }
@@ -511,7 +595,7 @@ private:
             if (name_start) {
                 if (!is_alpha(c) && c != '$')
                     return fail_at(at + i, "expected an attribute name, found '" +
-                                               std::string(1, c) + "'");
+                                               printable_char(path, i) + "'");
                 name_start = false;
             } else if (c == '.') {
                 if (dotted)
@@ -519,13 +603,13 @@ private:
                 dotted = true;
                 name_start = true;
             } else if (!is_name_char(c)) {
-                return fail_at(at + i, "unexpected character '" + std::string(1, c) +
-                                           "' in attribute path '" + std::string(path) + "'");
+                return fail_at(at + i, "unexpected character '" + printable_char(path, i) +
+                                           "' in attribute path '" + printable(path) + "'");
             }
         }
         if (name_start)
-            return fail_at(at + path.size(), "expected an attribute name after '" +
-                                                 std::string(path) + "'");
+            return fail_at(at + path.size(),
+                           "expected an attribute name after '" + printable(path) + "'");
         return std::nullopt;
     }
 
@@ -543,18 +627,18 @@ private:
         std::string shown;  // the canonical path, for messages
         const attribute* target = nullptr;
         if (parent_ != nullptr) {
-            n->relative = path.find(':') == std::string_view::npos &&
-                                  path.find('.') == std::string_view::npos
-                              ? parent_->sub(path)
-                              : nullptr;
+            n->relative =
+                path.find(':') == std::string_view::npos && path.find('.') == std::string_view::npos
+                    ? parent_->sub(path)
+                    : nullptr;
             if (n->relative == nullptr)
-                return fail_at(start, "unknown attribute '" + std::string(path) +
+                return fail_at(start, "unknown attribute '" + printable(path) +
                                           "': not a sub-attribute of '" + parent_path_ + "'");
             target = n->relative;
             shown = parent_path_ + "." + target->name;
         } else {
             auto ref = resolve(type_, path);
-            if (!ref) return fail_at(start, "unknown attribute '" + std::string(path) + "'");
+            if (!ref) return fail_at(start, "unknown attribute '" + printable(path) + "'");
             n->ref = *ref;
             target = &ref->target();
             shown = ref->canonical();
@@ -568,8 +652,9 @@ private:
             if (parent_ != nullptr)
                 return fail_at(pos_, "a value filter cannot contain another value path");
             if (target->type != attr_type::complex)
-                return fail_at(pos_, "'" + shown +
-                                         "' is not a complex attribute, so it takes no value filter");
+                return fail_at(
+                    pos_,
+                    "'" + shown + "' is not a complex attribute, so it takes no value filter");
             ++pos_;
             n->kind = node_kind::value_path;
             parent_ = target;
@@ -585,7 +670,7 @@ private:
                 std::size_t end = pos_ + 1;
                 while (end < text_.size() && !ends_path(text_[end])) ++end;
                 return fail_at(pos_, "a sub-attribute after a value path ('" + shown + "[...]" +
-                                         std::string(text_.substr(pos_, end - pos_)) +
+                                         printable(text_.substr(pos_, end - pos_)) +
                                          "') is only allowed in PATCH paths; put the condition "
                                          "inside the brackets instead");
             }
@@ -596,7 +681,7 @@ private:
         const std::size_t op_at = pos_;
         const std::string_view word = peek_word();
         const std::string expected_op =
-            "an operator (eq, ne, co, sw, ew, gt, ge, lt, le or pr) after '" + std::string(path) +
+            "an operator (eq, ne, co, sw, ew, gt, ge, lt, le or pr) after '" + printable(path) +
             "'";
         if (iequals(word, "pr")) {
             pos_ += 2;
@@ -650,22 +735,20 @@ private:
             if (i >= text_.size()) return fail_at(start, "unterminated string");
             json v = json::parse(text_.substr(start, i + 1 - start), nullptr, false);
             if (v.is_discarded() || !v.is_string())
-                return fail_at(start, "invalid JSON string " +
-                                          std::string(text_.substr(start, i + 1 - start)));
+                return fail_at(
+                    start, "invalid JSON string " + printable(text_.substr(start, i + 1 - start)));
             pos_ = i + 1;
             return v;
         }
         if (c == '-' || is_digit(c)) {
             std::size_t i = pos_;
-            while (i < text_.size() && (is_digit(text_[i]) || text_[i] == '-' ||
-                                        text_[i] == '+' || text_[i] == '.' || text_[i] == 'e' ||
-                                        text_[i] == 'E'))
+            while (i < text_.size() && (is_digit(text_[i]) || text_[i] == '-' || text_[i] == '+' ||
+                                        text_[i] == '.' || text_[i] == 'e' || text_[i] == 'E'))
                 ++i;
             json v = json::parse(text_.substr(start, i - start), nullptr, false);
             if (v.is_discarded() || !v.is_number())
-                return fail_at(start,
-                               "invalid number '" + std::string(text_.substr(start, i - start)) +
-                                   "'");
+                return fail_at(
+                    start, "invalid number '" + printable(text_.substr(start, i - start)) + "'");
             pos_ = i;
             return v;
         }
@@ -706,8 +789,8 @@ private:
             case attr_type::integer:
             case attr_type::decimal:
                 if (is_substring(n.oper))
-                    return fail_at(op_at, "'" + shown + "' is a number, so '" + op_text +
-                                              "' does not apply");
+                    return fail_at(
+                        op_at, "'" + shown + "' is a number, so '" + op_text + "' does not apply");
                 if (!n.literal.is_number())
                     return fail_at(value_at, "'" + shown + "' is a number; compare it with one");
                 return std::nullopt;
@@ -723,7 +806,7 @@ private:
                 }
                 const auto t = parse_date_time(s);
                 if (!t)
-                    return fail_at(value_at, "\"" + s +
+                    return fail_at(value_at, "\"" + printable(s) +
                                                  "\" is not an RFC 3339 dateTime such as "
                                                  "\"2026-01-01T00:00:00Z\"");
                 n.when = *t;
@@ -731,15 +814,16 @@ private:
             }
             case attr_type::binary:
                 if (is_ordering(n.oper))
-                    return fail_at(op_at, "'" + shown + "' is binary, so '" + op_text +
-                                              "' does not apply");
+                    return fail_at(
+                        op_at, "'" + shown + "' is binary, so '" + op_text + "' does not apply");
                 [[fallthrough]];
             case attr_type::string:
             case attr_type::reference:
             case attr_type::complex: {
                 if (!n.literal.is_string())
-                    return fail_at(value_at, "'" + shown + "' is a string; compare it with a "
-                                                           "JSON string in double quotes");
+                    return fail_at(value_at, "'" + shown +
+                                                 "' is a string; compare it with a "
+                                                 "JSON string in double quotes");
                 const auto& s = n.literal.get_ref<const std::string&>();
                 n.text = a.case_exact ? s : fold(s);
                 return std::nullopt;
@@ -762,7 +846,9 @@ const attribute& sort_attribute(const attr_ref& ref) {
     return *ref.attr;
 }
 
-int sign(int c) { return c < 0 ? -1 : c > 0 ? 1 : 0; }
+int sign(int c) {
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
 
 }  // namespace
 
@@ -781,9 +867,9 @@ scim_result<filter> filter::parse_value_filter(const resource_type& type, const 
                                                std::string_view text) {
     const attribute& target = parent.target();
     if (target.type != attr_type::complex)
-        return scim_fail(400, "invalidFilter",
-                         "'" + parent.canonical() +
-                             "' is not a complex attribute, so it takes no value filter");
+        return scim_fail(
+            400, "invalidFilter",
+            "'" + parent.canonical() + "' is not a complex attribute, so it takes no value filter");
     auto root = parser(type, text).run(&target, parent.canonical());
     if (!root) return std::unexpected(root.error());
     return filter(std::move(*root));
@@ -798,14 +884,16 @@ bool filter::matches_element(const nlohmann::json& element) const {
 }
 
 std::optional<filter::equality> filter::as_simple_equality() const {
-    if (root_ == nullptr || root_->kind != node_kind::compare || root_->relative != nullptr ||
-        root_->oper != op::eq || root_->ref.sub != nullptr || root_->via_value ||
-        !root_->literal.is_string())
+    if (root_ == nullptr || root_->kind != node_kind::compare || root_->oper != op::eq ||
+        root_->ref.sub != nullptr || root_->via_value || !root_->literal.is_string())
         return std::nullopt;
-    const attr_type t = root_->ref.attr->type;
-    if (t != attr_type::string && t != attr_type::reference && t != attr_type::binary)
+    // In a value filter the attribute is the parent's sub-attribute: `members[value eq "id"]`
+    // lets the daemon remove one member without scanning them all.
+    const attribute* a = root_->relative != nullptr ? root_->relative : root_->ref.attr;
+    if (a->type != attr_type::string && a->type != attr_type::reference &&
+        a->type != attr_type::binary)
         return std::nullopt;
-    return equality{root_->ref.attr, root_->literal.get<std::string>()};
+    return equality{a, root_->literal.get<std::string>()};
 }
 
 const nlohmann::json* sort_value(const attr_ref& ref, const nlohmann::json& resource) {

@@ -48,12 +48,13 @@ filter must_parse(std::string_view text, const resource_type& type = user_type()
     return std::move(*f);
 }
 
-bool matches(std::string_view text, const json& resource,
-             const resource_type& type = user_type()) {
+bool matches(std::string_view text, const json& resource, const resource_type& type = user_type()) {
     return must_parse(text, type).matches(resource);
 }
 
-bool matches_user(std::string_view text) { return matches(text, barbara()); }
+bool matches_user(std::string_view text) {
+    return matches(text, barbara());
+}
 
 scim_error rejects(std::string_view text, const resource_type& type = user_type()) {
     auto f = filter::parse(type, text);
@@ -215,7 +216,8 @@ TEST_CASE("true, false and null literals are accepted in any case", "[model][fil
 
 TEST_CASE("a value path on a single-valued complex attribute tests the object",
           "[model][filter][grammar]") {
-    CHECK(matches_user(enterprise + R"(:manager[value eq "26118915-6090-4610-87e4-49d8ca9f808d"])"));
+    CHECK(
+        matches_user(enterprise + R"(:manager[value eq "26118915-6090-4610-87e4-49d8ca9f808d"])"));
     CHECK_FALSE(matches_user(enterprise + R"(:manager[value eq "someone-else"])"));
 }
 
@@ -244,8 +246,8 @@ TEST_CASE("a long chain of and terms parses and evaluates", "[model][filter][gra
 // --- Grammar: rejected forms ------------------------------------------------------------------
 
 TEST_CASE("an empty filter is rejected at position 1", "[model][filter][invalid]") {
-    CHECK_THAT(rejects("").detail, Catch::Contains("position 1") &&
-                                       Catch::Contains("expected an attribute path"));
+    CHECK_THAT(rejects("").detail,
+               Catch::Contains("position 1") && Catch::Contains("expected an attribute path"));
     CHECK_THAT(rejects("   ").detail, Catch::Contains("position 4"));
 }
 
@@ -264,9 +266,9 @@ TEST_CASE("an unknown operator is rejected at its position", "[model][filter][in
 }
 
 TEST_CASE("a missing comparison value is rejected", "[model][filter][invalid]") {
-    CHECK_THAT(rejects("userName eq").detail,
-               Catch::Contains("position 12") && Catch::Contains("expected a value") &&
-                   Catch::Contains("end of the filter"));
+    CHECK_THAT(rejects("userName eq").detail, Catch::Contains("position 12") &&
+                                                  Catch::Contains("expected a value") &&
+                                                  Catch::Contains("end of the filter"));
 }
 
 TEST_CASE("an unquoted string value is rejected", "[model][filter][invalid]") {
@@ -373,9 +375,9 @@ TEST_CASE("an unknown sub-attribute is rejected by name", "[model][filter][inval
 
 TEST_CASE("an unknown sub-attribute inside a value path is rejected by name",
           "[model][filter][invalid]") {
-    CHECK_THAT(rejects(R"(emails[kind eq "work"])").detail,
-               Catch::Contains("position 8") && Catch::Contains("'kind'") &&
-                   Catch::Contains("'emails'"));
+    CHECK_THAT(rejects(R"(emails[kind eq "work"])").detail, Catch::Contains("position 8") &&
+                                                                Catch::Contains("'kind'") &&
+                                                                Catch::Contains("'emails'"));
 }
 
 TEST_CASE("an unknown extension URN is rejected by name", "[model][filter][invalid]") {
@@ -403,6 +405,28 @@ TEST_CASE("a complex attribute without a value sub-attribute cannot be compared"
           "[model][filter][invalid]") {
     CHECK_THAT(rejects(R"(name eq "Jensen")").detail,
                Catch::Contains("complex attribute 'name' cannot be compared"));
+}
+
+TEST_CASE("error positions count characters, not bytes", "[model][filter][invalid]") {
+    CHECK_THAT(rejects(R"(displayName eq "Müller" and)").detail, Catch::Contains("position 28"));
+}
+
+TEST_CASE("an error quoting invalid UTF-8 is itself valid UTF-8", "[model][filter][invalid]") {
+    const auto e = rejects("user\xFFName eq \"x\"");
+    CHECK_THAT(e.detail, Catch::Contains("position 5") && Catch::Contains("\xEF\xBF\xBD"));
+    CHECK_NOTHROW(json(e.detail).dump());
+}
+
+TEST_CASE("a string literal with invalid UTF-8 is rejected", "[model][filter][invalid]") {
+    const auto e = rejects("userName eq \"\xC3(\"");
+    CHECK_THAT(e.detail, Catch::Contains("position 13") && Catch::Contains("invalid JSON string"));
+    CHECK_NOTHROW(json(e.detail).dump());
+}
+
+TEST_CASE("long unexpected text is quoted shortened", "[model][filter][invalid]") {
+    const auto e = rejects("title pr " + std::string(1000, 'x'));
+    CHECK_THAT(e.detail, Catch::Contains("found 'xxxxxxxxxxxxxxxxxxxx...'"));
+    CHECK(e.detail.size() < 200);
 }
 
 TEST_CASE("deeply nested parentheses are rejected instead of exhausting the stack",
@@ -510,8 +534,8 @@ TEST_CASE("externalId compares case-exactly", "[model][filter][case]") {
 }
 
 TEST_CASE("members.value compares case-exactly", "[model][filter][case]") {
-    CHECK_FALSE(matches(R"(members.value eq "902C246B-6245-4190-8E05-00816BE7344A")",
-                        engineering(), group_type()));
+    CHECK_FALSE(matches(R"(members.value eq "902C246B-6245-4190-8E05-00816BE7344A")", engineering(),
+                        group_type()));
     CHECK(matches(R"(members.value eq "902c246b-6245-4190-8e05-00816be7344a")", engineering(),
                   group_type()));
 }
@@ -576,7 +600,8 @@ TEST_CASE("ne on a multi-valued attribute matches when any element differs",
 // --- Extension attributes ---------------------------------------------------------------------
 
 TEST_CASE("an extension URN prefix in a filter is case-insensitive", "[model][filter][extension]") {
-    CHECK(matches_user(R"(URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:DEPARTMENT eq "sales")"));
+    CHECK(matches_user(
+        R"(URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:DEPARTMENT eq "sales")"));
 }
 
 TEST_CASE("an extension sub-attribute is found under the URN key", "[model][filter][extension]") {
@@ -735,9 +760,9 @@ TEST_CASE("a boolean literal sent as a \"true\" string is accepted", "[model][fi
 }
 
 TEST_CASE("ordering operators on booleans are rejected", "[model][filter][booleans]") {
-    CHECK_THAT(rejects("active gt false").detail,
-               Catch::Contains("position 8") && Catch::Contains("boolean") &&
-                   Catch::Contains("'gt'"));
+    CHECK_THAT(rejects("active gt false").detail, Catch::Contains("position 8") &&
+                                                      Catch::Contains("boolean") &&
+                                                      Catch::Contains("'gt'"));
     CHECK_THAT(rejects("active le true").detail, Catch::Contains("'le'"));
 }
 
@@ -835,7 +860,8 @@ TEST_CASE("id, externalId and group displayName equalities are recognised",
     const auto ext = must_parse(R"(externalId eq "00u1")").as_simple_equality();
     REQUIRE(ext.has_value());
     CHECK(ext->attr->name == "externalId");
-    const auto name = must_parse(R"(displayName eq "Engineering")", group_type()).as_simple_equality();
+    const auto name =
+        must_parse(R"(displayName eq "Engineering")", group_type()).as_simple_equality();
     REQUIRE(name.has_value());
     CHECK(name->attr == group_schema().find("displayName"));
     CHECK(name->value == "Engineering");
@@ -866,8 +892,18 @@ TEST_CASE("sub-attribute, value-path, complex and boolean equalities are not sim
     CHECK_FALSE(must_parse("active eq true").as_simple_equality());
 }
 
-TEST_CASE("a value filter is not a simple equality", "[model][filter][simple]") {
-    CHECK_FALSE(must_parse_value_filter("emails", R"(value eq "x")").as_simple_equality());
+TEST_CASE("a value filter's equality names the parent's sub-attribute", "[model][filter][simple]") {
+    const auto eq = must_parse_value_filter("members", R"(value eq "2819c223")", group_type())
+                        .as_simple_equality();
+    REQUIRE(eq.has_value());
+    CHECK(eq->attr == group_schema().find("members")->sub("value"));
+    CHECK(eq->value == "2819c223");
+}
+
+TEST_CASE("a combined value filter is not a simple equality", "[model][filter][simple]") {
+    CHECK_FALSE(must_parse_value_filter("emails", R"(value eq "x" and type eq "work")")
+                    .as_simple_equality());
+    CHECK_FALSE(must_parse_value_filter("emails", "primary eq true").as_simple_equality());
 }
 
 // --- Value filters (PATCH paths) --------------------------------------------------------------
@@ -903,9 +939,8 @@ TEST_CASE("a value filter rejects names that are not sub-attributes of the paren
     auto f = filter::parse_value_filter(user_type(), ref_of("emails"), R"(userName eq "x")");
     REQUIRE_FALSE(f.has_value());
     CHECK(f.error().scim_type == "invalidFilter");
-    CHECK_THAT(f.error().detail,
-               Catch::Contains("position 1") && Catch::Contains("'userName'") &&
-                   Catch::Contains("not a sub-attribute of 'emails'"));
+    CHECK_THAT(f.error().detail, Catch::Contains("position 1") && Catch::Contains("'userName'") &&
+                                     Catch::Contains("not a sub-attribute of 'emails'"));
 }
 
 TEST_CASE("a value filter rejects dotted and URN-prefixed names", "[model][filter][value]") {

@@ -138,9 +138,8 @@ TEST_CASE("a sub-attribute of a simple attribute does not resolve", "[model][sch
 }
 
 TEST_CASE("an unknown schema URN does not resolve", "[model][schema]") {
-    CHECK_FALSE(
-        resolve(user_type(), "urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge")
-            .has_value());
+    CHECK_FALSE(resolve(user_type(), "urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge")
+                    .has_value());
 }
 
 TEST_CASE("an extension attribute without its URN prefix does not resolve", "[model][schema]") {
@@ -178,8 +177,7 @@ TEST_CASE("the User schema as JSON lists its attributes with their characteristi
     CHECK(user_name->at("multiValued") == false);
 }
 
-TEST_CASE("a multi-valued complex attribute as JSON lists its sub-attributes",
-          "[model][schema]") {
+TEST_CASE("a multi-valued complex attribute as JSON lists its sub-attributes", "[model][schema]") {
     const json j = to_json(user_schema());
     const json* emails = schema_attribute(j, "emails");
     REQUIRE(emails != nullptr);

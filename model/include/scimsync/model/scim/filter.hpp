@@ -46,7 +46,8 @@ public:
 
     // When the filter is exactly `<attr> eq "<string>"` for a top-level attribute, returns that
     // attribute and value: the daemon answers these from an index (userName, externalId,
-    // displayName, id) instead of scanning.
+    // displayName, id) instead of scanning. For a value filter, `attr` is the parent's
+    // sub-attribute (`value` for `members[value eq "id"]`).
     struct equality {
         const attribute* attr;
         std::string value;
