@@ -807,7 +807,8 @@ TEST_CASE("Okta adds several members in one add and their display is not stored"
           "[model][patch]") {
     const auto r = patched_group(op(json::parse(R"({"op": "add", "path": "members", "value": [
         {"value": "23a35c27-23d3-4c03-b4c5-6443c09e7173", "display": "test.user@okta.local"},
-        {"value": "5f8ad9c4-4a1b-4d4c-9b55-2a1f8c2b1a11", "display": "other.user@okta.local"}]})")));
+        {"value": "5f8ad9c4-4a1b-4d4c-9b55-2a1f8c2b1a11", "display": "other.user@okta.local"}
+        ]})")));
     CHECK(member_values(r.resource) ==
           json({alice_id, bob_id, carol_id, "5f8ad9c4-4a1b-4d4c-9b55-2a1f8c2b1a11"}));
     CHECK(r.resource["members"][2] == json({{"value", carol_id}}));
