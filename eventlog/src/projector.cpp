@@ -98,6 +98,10 @@ result<void> projector_runner::take_snapshot_locked() {
     if (!body) return {};
     const seq_no at = projector_.checkpoint();
     if (at.value == 0) return {};
+    // Nothing applied since the newest snapshot (e.g. a clean stop right after start-up).
+    if (auto existing = options_.snapshots->list(projector_.name());
+        !existing.empty() && existing.front().at == at)
+        return {};
     auto head = log_.chain_head_at(at);
     if (!head) return std::unexpected(head.error());
     auto w = options_.snapshots->write(projector_, at, *head, *body, system_utc_now());

@@ -301,89 +301,114 @@ el::result<void> read_meta(const json& j, resource_state& r) {
 
 }  // namespace
 
+// Snapshot body: JSON lines, one entry per line ({"user":…}, {"group":…}, {"token":…}, then
+// {"provisioning_enabled":…}), written and read one line at a time: no document-sized tree, so
+// a million users cost one pass and no memory spike.
 std::string directory::serialize() const {
-    json users = json::object(), groups = json::object(), tokens = json::object();
+    std::string out;
+    out.reserve(users_.size() * 512 + groups_.size() * 256);
     for (const auto& [id, u] : users_) {
         json j = meta_json(u);
+        j["id"] = id;
         j["resource"] = u.json;
         if (u.password_hash) j["password_hash"] = *u.password_hash;
-        users[id] = std::move(j);
+        out += json{{"user", std::move(j)}}.dump();
+        out += '\n';
     }
     for (const auto& [id, g] : groups_) {
         json j = meta_json(g);
+        j["id"] = id;
         j["resource"] = g.json;
-        json members = json::array();
-        if (auto m = members_.find(id); m != members_.end())
-            for (const auto& [member, type] : m->second)
-                members.push_back({{"value", member}, {"type", type}});
-        j["members"] = std::move(members);
-        groups[id] = std::move(j);
+        out += json{{"group", std::move(j)}}.dump();
+        out += '\n';
+        // Members in chunks, so one huge group is not one huge line.
+        if (auto m = members_.find(id); m != members_.end()) {
+            json chunk = json::array();
+            for (const auto& [member, type] : m->second) {
+                chunk.push_back({member, type});
+                if (chunk.size() == 10'000) {
+                    out += json{{"members", {{"group", id}, {"list", std::move(chunk)}}}}.dump() + "\n";
+                    chunk = json::array();
+                }
+            }
+            if (!chunk.empty())
+                out += json{{"members", {{"group", id}, {"list", std::move(chunk)}}}}.dump() + "\n";
+        }
     }
     for (const auto& [id, t] : tokens_) {
-        json j{{"name", t.name}, {"hash", t.hash}, {"created", el::format_time(t.created)},
+        json j{{"id", id}, {"name", t.name}, {"hash", t.hash}, {"created", el::format_time(t.created)},
                {"revoked", t.revoked}};
         j["expires"] = t.expires ? json(el::format_time(*t.expires)) : json(nullptr);
-        tokens[id] = std::move(j);
+        out += json{{"token", std::move(j)}}.dump() + "\n";
     }
-    return json{{"users", std::move(users)},
-                {"groups", std::move(groups)},
-                {"tokens", std::move(tokens)},
-                {"provisioning_enabled", provisioning_enabled_}}
-        .dump();
+    out += json{{"provisioning_enabled", provisioning_enabled_}}.dump() + "\n";
+    return out;
 }
 
 el::result<directory> directory::deserialize(std::string_view text) {
-    auto j = json::parse(text, nullptr, false);
     auto bad = [](const std::string& what) {
         return el::fail(el::errc::corrupt, "directory snapshot: " + what);
     };
-    if (!j.is_object()) return bad("not a JSON object");
     directory d;
+    bool complete = false;
     try {
-        for (const auto& [id, u] : j.at("users").items()) {
-            user_state s;
-            if (auto r = read_meta(u, s); !r) return bad("user " + id);
-            s.json = u.at("resource").get<std::string>();
-            auto res = json::parse(s.json);
-            s.user_name = string_at(res, "userName");
-            s.external_id = string_at(res, "externalId");
-            if (u.contains("password_hash")) s.password_hash = u["password_hash"].get<std::string>();
-            d.index_user(id, s);
-            d.users_[id] = std::move(s);
-        }
-        for (const auto& [id, g] : j.at("groups").items()) {
-            group_state s;
-            if (auto r = read_meta(g, s); !r) return bad("group " + id);
-            s.json = g.at("resource").get<std::string>();
-            auto res = json::parse(s.json);
-            s.display_name = string_at(res, "displayName");
-            s.external_id = string_at(res, "externalId");
-            d.index_group(id, s);
-            d.groups_[id] = std::move(s);
-            d.members_.try_emplace(id);
-            for (const auto& m : g.at("members"))
-                d.add_member(id, {m.at("value").get<std::string>(), m.at("type").get<std::string>()});
-        }
-        for (const auto& [id, t] : j.at("tokens").items()) {
-            token_state s;
-            s.id = id;
-            s.name = t.at("name").get<std::string>();
-            s.hash = t.at("hash").get<std::string>();
-            auto created = el::parse_time(t.at("created").get<std::string>());
-            if (!created) return bad("token " + id);
-            s.created = *created;
-            if (t.at("expires").is_string()) {
-                auto exp = el::parse_time(t["expires"].get<std::string>());
-                if (!exp) return bad("token " + id);
-                s.expires = *exp;
+        while (!text.empty()) {
+            const auto nl = text.find('\n');
+            if (nl == std::string_view::npos) return bad("last line is not terminated");
+            const json line = json::parse(text.substr(0, nl));
+            text.remove_prefix(nl + 1);
+            if (auto it = line.find("user"); it != line.end()) {
+                user_state s;
+                if (auto r = read_meta(*it, s); !r) return bad("user line");
+                const std::string id = it->at("id");
+                s.json = it->at("resource").get<std::string>();
+                auto res = json::parse(s.json);
+                s.user_name = string_at(res, "userName");
+                s.external_id = string_at(res, "externalId");
+                if (it->contains("password_hash")) s.password_hash = (*it)["password_hash"].get<std::string>();
+                d.index_user(id, s);
+                d.users_[id] = std::move(s);
+            } else if (auto g = line.find("group"); g != line.end()) {
+                group_state s;
+                if (auto r = read_meta(*g, s); !r) return bad("group line");
+                const std::string id = g->at("id");
+                s.json = g->at("resource").get<std::string>();
+                auto res = json::parse(s.json);
+                s.display_name = string_at(res, "displayName");
+                s.external_id = string_at(res, "externalId");
+                d.index_group(id, s);
+                d.groups_[id] = std::move(s);
+                d.members_.try_emplace(id);
+            } else if (auto m = line.find("members"); m != line.end()) {
+                const std::string id = m->at("group");
+                for (const auto& pair : m->at("list"))
+                    d.add_member(id, {pair.at(0).get<std::string>(), pair.at(1).get<std::string>()});
+            } else if (auto t = line.find("token"); t != line.end()) {
+                token_state s;
+                s.id = t->at("id");
+                s.name = t->at("name").get<std::string>();
+                s.hash = t->at("hash").get<std::string>();
+                auto created = el::parse_time(t->at("created").get<std::string>());
+                if (!created) return bad("token " + s.id);
+                s.created = *created;
+                if (t->at("expires").is_string()) {
+                    auto exp = el::parse_time((*t)["expires"].get<std::string>());
+                    if (!exp) return bad("token " + s.id);
+                    s.expires = *exp;
+                }
+                s.revoked = t->at("revoked").get<bool>();
+                d.tokens_[s.id] = std::move(s);
+            } else if (auto p = line.find("provisioning_enabled"); p != line.end()) {
+                d.provisioning_enabled_ = p->get<bool>();
+                complete = true;
+            } else {
+                return bad("unknown line");
             }
-            s.revoked = t.at("revoked").get<bool>();
-            d.tokens_[id] = std::move(s);
         }
-        d.provisioning_enabled_ = j.at("provisioning_enabled").get<bool>();
     } catch (const json::exception& e) {
         return bad(e.what());
     }
+    if (!complete) return bad("truncated (no final line)");
     return d;
 }
 

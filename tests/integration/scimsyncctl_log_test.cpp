@@ -52,7 +52,12 @@ void write_events(const std::filesystem::path& data_dir, int count) {
         e.actor = user ? "token:okta" : "root";
         e.request_id = "req-" + std::to_string(i);
         e.stream = (user ? "User/u" : "Group/g") + std::to_string(i);
-        e.data = R"({"n":)" + std::to_string(i) + "}";
+        // Valid facts per the event catalogue: the daemon folds these into its directory.
+        const std::string id = (user ? "u" : "g") + std::to_string(i);
+        e.data = user ? R"({"id":")" + id + R"(","password_hash":null,"resource":{"id":")" + id +
+                            R"(","userName":"user)" + std::to_string(i) + R"("}})"
+                      : R"({"id":")" + id + R"(","members":[],"resource":{"displayName":"group)" +
+                            std::to_string(i) + R"(","id":")" + id + R"("}})";
         auto r = (*log)->append({e});
         REQUIRE(r);
         REQUIRE(r->first.value == static_cast<std::uint64_t>(i));
@@ -222,7 +227,7 @@ TEST_CASE("log dump prints one JSON line per event with the envelope keys in ord
     REQUIRE(first["actor"] == "token:okta");
     REQUIRE(first["request_id"] == "req-1");
     REQUIRE(first["stream"] == "User/u1");
-    REQUIRE(first["data"] == nlohmann::ordered_json{{"n", 1}});  // embedded, not a string
+    REQUIRE(first["data"]["resource"]["userName"] == "user1");  // embedded, not a string
     REQUIRE(dumped_seqs(r.out) == std::vector<std::uint64_t>{1, 2, 3});
 }
 
