@@ -46,8 +46,8 @@ hello_rps=""
 printf '%-34s %12s %8s %9s %9s %10s\n' "scenario" "req/s" "of hello" "p50 ms" "p99 ms" "errors"
 for scenario in healthz get_user filter_user post_user patch_user add_member; do
   rps=(); p50=(); p99=(); errs=0
-  for _ in $(seq 1 "$RUNS"); do
-    out=$(wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
+  for run in $(seq 1 "$RUNS"); do
+    out=$(SCIM_RUN=$run wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
     rps+=("$(echo "$out" | awk '/Requests\/sec/ {print $2}')")
     p50+=("$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)")
     p99+=("$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)")

@@ -2,7 +2,7 @@
 dofile(os.getenv("WRK_DIR") .. "/common.lua")
 local n = 0
 request = function()
-  local id = ((tid - 1) * 400000 + n) % users
+  local id = ((run - 1) * 300000 + (tid - 1) * 150000 + n) % users
   n = n + 1
   local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],' ..
     '"Operations":[{"op":"replace","value":{"active":false}}]}'
