@@ -800,6 +800,25 @@ struct scim_service::impl {
                     if (hit != nullptr) ids.push_back(json::parse(hit->json)["id"].get<std::string>());
                 }
             }
+            const std::size_t start = std::size_t(std::max<std::int64_t>(p.start_index, 1));
+            std::size_t count = p.count ? std::size_t(std::max<std::int64_t>(*p.count, 0)) : opt.default_count;
+            count = std::min(count, opt.max_results);
+            auto page = [&](std::size_t total, json resources) {
+                return scim_json(200, {{"schemas", {list_schema}},
+                                       {"totalResults", total},
+                                       {"startIndex", start},
+                                       {"itemsPerPage", resources.size()},
+                                       {"Resources", std::move(resources)}});
+            };
+            if (!f && !sort_ref) {
+                // Plain paging (an IdP importing everything): render only the page asked for.
+                const auto all = user ? d.user_ids() : d.group_ids();
+                json resources = json::array();
+                for (std::size_t i = start - 1; i < all.size() && resources.size() < count; ++i)
+                    if (auto j = render(type, d, all[i], with_members))
+                        resources.push_back(scim::project(type, *j, p.attributes, p.excluded));
+                return page(all.size(), std::move(resources));
+            }
             std::vector<json> matched;
             if (indexed) {
                 for (const auto& id : ids)
@@ -819,18 +838,10 @@ struct scim_service::impl {
                     return p.descending ? c > 0 : c < 0;
                 });
             }
-            const std::size_t total = matched.size();
-            const std::size_t start = std::size_t(std::max<std::int64_t>(p.start_index, 1));
-            std::size_t count = p.count ? std::size_t(std::max<std::int64_t>(*p.count, 0)) : opt.default_count;
-            count = std::min(count, opt.max_results);
             json resources = json::array();
-            for (std::size_t i = start - 1; i < total && resources.size() < count; ++i)
+            for (std::size_t i = start - 1; i < matched.size() && resources.size() < count; ++i)
                 resources.push_back(scim::project(type, matched[i], p.attributes, p.excluded));
-            return scim_json(200, {{"schemas", {list_schema}},
-                                   {"totalResults", total},
-                                   {"startIndex", start},
-                                   {"itemsPerPage", resources.size()},
-                                   {"Resources", std::move(resources)}});
+            return page(matched.size(), std::move(resources));
         });
     }
 

@@ -403,3 +403,31 @@ TEST_CASE("after random operations a restarted daemon answers every GET identica
     auto verify = f.ctl({"log", "verify"});
     REQUIRE(verify.code() == 0);
 }
+
+TEST_CASE("paging returns stable pages with integer totals, and count=0 only counts",
+          "[integration][scim][paging]") {
+    scim_fixture f;
+    for (int i = 0; i < 7; ++i) f.create_user("page" + std::to_string(i) + "@example.com");
+    auto all = f.ok("GET", "/Users?count=100");
+    REQUIRE(all["totalResults"] == 7);
+    std::vector<std::string> order;
+    for (const auto& u : all["Resources"]) order.push_back(u["id"]);
+    auto second = f.ok("GET", "/Users?startIndex=3&count=2");
+    REQUIRE(second["totalResults"].is_number_integer());
+    REQUIRE(second["totalResults"] == 7);
+    REQUIRE(second["startIndex"] == 3);
+    REQUIRE(second["itemsPerPage"] == 2);
+    REQUIRE(second["Resources"][0]["id"] == order[2]);
+    REQUIRE(second["Resources"][1]["id"] == order[3]);
+    auto counted = f.ok("GET", "/Users?count=0");
+    REQUIRE(counted["totalResults"] == 7);
+    REQUIRE(counted["Resources"].empty());
+    auto sorted = f.ok("GET", "/Users?sortBy=userName&sortOrder=descending&count=3");
+    REQUIRE(sorted["Resources"][0]["userName"] == "page6@example.com");
+    auto searched = f.ok("POST", "/Users/.search",
+                         {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}},
+                          {"filter", "userName sw \"page1\""},
+                          {"attributes", {"userName"}}});
+    REQUIRE(searched["totalResults"] == 1);
+    REQUIRE_FALSE(searched["Resources"][0].contains("active"));
+}
