@@ -61,9 +61,10 @@ int main(int argc, char** argv) {
     const std::string gid = "g-big";
     batch.push_back(event("GroupCreated", "Group/" + gid,
                           {{"id", gid},
-                           {"resource", {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}},
-                                         {"id", gid},
-                                         {"displayName", "Everyone"}}},
+                           {"resource",
+                            {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:Group"}},
+                             {"id", gid},
+                             {"displayName", "Everyone"}}},
                            {"members", json::array()}}));
     flush();
     json added = json::array();

@@ -37,7 +37,9 @@ http_response scim_json(int status, const json& body) {
     return json_response(status, body.dump(), scim_content_type);
 }
 
-std::string etag_of(std::uint64_t version) { return "W/\"" + std::to_string(version) + "\""; }
+std::string etag_of(std::uint64_t version) {
+    return "W/\"" + std::to_string(version) + "\"";
+}
 
 // RFC 7232 entity tags as sent in If-Match / If-None-Match: "*", W/"3", "3", or a list.
 bool etag_matches(std::string_view header, std::uint64_t version) {
@@ -45,13 +47,15 @@ bool etag_matches(std::string_view header, std::uint64_t version) {
     std::size_t pos = 0;
     while (pos < header.size()) {
         auto comma = header.find(',', pos);
-        std::string_view tag = header.substr(pos, comma == std::string_view::npos ? header.npos : comma - pos);
+        std::string_view tag =
+            header.substr(pos, comma == std::string_view::npos ? header.npos : comma - pos);
         pos = comma == std::string_view::npos ? header.size() : comma + 1;
         while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
         while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
         if (tag == "*") return true;
         if (tag.starts_with("W/")) tag.remove_prefix(2);
-        if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+        if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"')
+            tag = tag.substr(1, tag.size() - 2);
         if (tag == want) return true;
     }
     return false;
@@ -63,7 +67,8 @@ std::string percent_decode(std::string_view s) {
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '+') {
             out.push_back(' ');
-        } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        } else if (s[i] == '%' && i + 2 < s.size() &&
+                   std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
                    std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
             out.push_back(char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
             i += 2;
@@ -82,7 +87,8 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
         q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
         auto eq = pair.find('=');
         std::string key = scimsync::model::lower(percent_decode(pair.substr(0, eq)));
-        out[key] = eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+        out[key] =
+            eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
     }
     return out;
 }
@@ -125,7 +131,8 @@ scim::scim_result<list_params> params_from_query(std::string_view query) {
         if (!v) return std::unexpected(v.error());
         p.count = *v;
     }
-    if (auto it = q.find("attributes"); it != q.end()) p.attributes = scim::split_attribute_list(it->second);
+    if (auto it = q.find("attributes"); it != q.end())
+        p.attributes = scim::split_attribute_list(it->second);
     if (auto it = q.find("excludedattributes"); it != q.end())
         p.excluded = scim::split_attribute_list(it->second);
     return p;
@@ -210,7 +217,7 @@ struct scim_service::impl {
     locked_directory read;
     std::unique_ptr<el::projector_runner> runner;
 
-    std::mutex cmd_mu;     // serialises validation + submission (= log order)
+    std::mutex cmd_mu;       // serialises validation + submission (= log order)
     model::directory write;  // every submitted event folded in (guarded by cmd_mu)
 
     std::mutex wait_mu;
@@ -268,19 +275,22 @@ struct scim_service::impl {
     // Folds `events` into the write model and submits them; `done` runs once they are durable
     // and applied to the read model (or with the error if the append failed). Caller holds
     // cmd_mu, which makes submission order the log order.
-    void submit(std::vector<el::event> events, std::function<void(el::result<el::append_result>)> done) {
+    void submit(std::vector<el::event> events,
+                std::function<void(el::result<el::append_result>)> done) {
         for (auto e : events) {
             e.time = el::system_utc_now();
-            if (auto r = write.apply(e); !r) notice("write model rejected its own event: " + r.error().message);
+            if (auto r = write.apply(e); !r)
+                notice("write model rejected its own event: " + r.error().message);
         }
-        log.async_append(std::move(events), [this, done = std::move(done)](el::result<el::append_result> r) {
-            if (!r) {
-                done(std::move(r));
-                return;
-            }
-            const auto last = r->last.value;
-            when_applied(last, [done, r]() mutable { done(std::move(r)); });
-        });
+        log.async_append(std::move(events),
+                         [this, done = std::move(done)](el::result<el::append_result> r) {
+                             if (!r) {
+                                 done(std::move(r));
+                                 return;
+                             }
+                             const auto last = r->last.value;
+                             when_applied(last, [done, r]() mutable { done(std::move(r)); });
+                         });
     }
 
     // Submits and answers with `render()` once the events are readable.
@@ -290,7 +300,8 @@ struct scim_service::impl {
                                    render = std::move(render)](el::result<el::append_result> r) {
             if (!r) {
                 notice("append failed: " + r.error().message);
-                respond(scim_error(503, "the change could not be recorded durably; it was not applied"));
+                respond(scim_error(503,
+                                   "the change could not be recorded durably; it was not applied"));
                 return;
             }
             respond(render());
@@ -303,7 +314,8 @@ struct scim_service::impl {
         auto f = p.get_future();
         {
             std::lock_guard lk(cmd_mu);
-            submit(std::move(events), [&p](el::result<el::append_result> r) { p.set_value(std::move(r)); });
+            submit(std::move(events),
+                   [&p](el::result<el::append_result> r) { p.set_value(std::move(r)); });
         }
         return f.get();
     }
@@ -319,16 +331,19 @@ struct scim_service::impl {
         auto header = req.header("authorization");
         if (!header) return unauthorized("a bearer token is required");
         std::string_view h = *header;
-        if (h.size() < 7 || !scim::iequals(h.substr(0, 7), "Bearer ")) return unauthorized("a bearer token is required");
+        if (h.size() < 7 || !scim::iequals(h.substr(0, 7), "Bearer "))
+            return unauthorized("a bearer token is required");
         std::string_view presented = h.substr(7);
         while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
         auto id = secrets::token_id(presented);
         if (!id) return unauthorized("the bearer token is not valid");
         const auto verdict = read.read([&](const model::directory& d) -> std::string {
             const auto* t = d.token(*id);
-            if (t == nullptr || !secrets::token_matches(presented, t->hash)) return "the bearer token is not valid";
+            if (t == nullptr || !secrets::token_matches(presented, t->hash))
+                return "the bearer token is not valid";
             if (t->revoked) return "the bearer token has been revoked";
-            if (t->expires && *t->expires <= el::system_utc_now()) return "the bearer token has expired";
+            if (t->expires && *t->expires <= el::system_utc_now())
+                return "the bearer token has expired";
             return {};
         });
         if (!verdict.empty()) return unauthorized(verdict);
@@ -339,7 +354,8 @@ struct scim_service::impl {
     }
 
     // ---- rendering ----------------------------------------------------------------------
-    json meta(const scim::resource_type& type, const model::resource_state& r, const std::string& id) const {
+    json meta(const scim::resource_type& type, const model::resource_state& r,
+              const std::string& id) const {
         return {{"resourceType", type.name},
                 {"created", el::format_time(r.created)},
                 {"lastModified", el::format_time(r.last_modified)},
@@ -391,8 +407,9 @@ struct scim_service::impl {
                          const std::vector<std::string>& attributes = {},
                          const std::vector<std::string>& excluded = {}) const {
         return read.read([&](const model::directory& d) {
-            bool members = std::none_of(excluded.begin(), excluded.end(),
-                                        [](const std::string& a) { return scim::iequals(a, "members"); });
+            bool members = std::none_of(excluded.begin(), excluded.end(), [](const std::string& a) {
+                return scim::iequals(a, "members");
+            });
             auto j = render(type, d, id, members);
             if (!j) return scim_error(404, type.name + " " + id + " not found");
             auto resp = scim_json(status, scim::project(type, *j, attributes, excluded));
@@ -409,17 +426,22 @@ struct scim_service::impl {
             t = t.substr(0, t.find(';'));
             while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
             if (!scim::iequals(t, scim_content_type) && !scim::iequals(t, json_content_type))
-                return scim::scim_fail(415, "", "Content-Type must be application/scim+json or application/json");
+                return scim::scim_fail(
+                    415, "", "Content-Type must be application/scim+json or application/json");
         }
         auto j = json::parse(req.body, nullptr, false);
-        if (j.is_discarded()) return scim::scim_fail(400, "invalidSyntax", "the request body is not valid JSON");
-        if (!j.is_object()) return scim::scim_fail(400, "invalidSyntax", "the request body must be a JSON object");
+        if (j.is_discarded())
+            return scim::scim_fail(400, "invalidSyntax", "the request body is not valid JSON");
+        if (!j.is_object())
+            return scim::scim_fail(400, "invalidSyntax", "the request body must be a JSON object");
         return j;
     }
 
-    std::optional<http_response> precondition(const http_request& req, std::uint64_t version) const {
+    std::optional<http_response> precondition(const http_request& req,
+                                              std::uint64_t version) const {
         if (auto m = req.header("if-match"); m && !etag_matches(*m, version))
-            return scim_error(412, "the resource has changed (its version is " + etag_of(version) + ")");
+            return scim_error(412,
+                              "the resource has changed (its version is " + etag_of(version) + ")");
         return std::nullopt;
     }
 
@@ -428,15 +450,18 @@ struct scim_service::impl {
     std::variant<std::string, http_response> gate(const http_request& req, bool discovery = false) {
         std::string token;
         if (auto denied = authenticate(req, token)) return std::move(*denied);
-        if (!discovery && !read.read([](const model::directory& d) { return d.provisioning_enabled(); }))
-            return scim_error(503, "provisioning is disabled by the administrator "
-                                   "(scimsyncctl provisioning enable); nothing was changed");
+        if (!discovery &&
+            !read.read([](const model::directory& d) { return d.provisioning_enabled(); }))
+            return scim_error(503,
+                              "provisioning is disabled by the administrator "
+                              "(scimsyncctl provisioning enable); nothing was changed");
         return "token:" + token;
     }
 
     static std::string request_id(const http_request& req) {
         if (auto h = req.header("x-request-id")) return std::string(h->substr(0, 128));
-        if (auto h = req.header("client-request-id")) return std::string(h->substr(0, 128));  // Entra
+        if (auto h = req.header("client-request-id"))
+            return std::string(h->substr(0, 128));  // Entra
         return secrets::uuid_v4();
     }
 
@@ -452,14 +477,17 @@ struct scim_service::impl {
         std::lock_guard lk(cmd_mu);
         const std::string user_name = n->resource.value("userName", std::string());
         if (write.user_by_name(user_name) != nullptr)
-            return respond(scim_error(409, "userName \"" + user_name + "\" is already taken", "uniqueness"));
+            return respond(
+                scim_error(409, "userName \"" + user_name + "\" is already taken", "uniqueness"));
         const std::string id = secrets::uuid_v4();
         n->resource["id"] = id;
         json data{{"id", id}, {"resource", n->resource}};
-        data["password_hash"] = n->password ? json(secrets::hash_password(*n->password)) : json(nullptr);
-        submit_and_respond({make_event(names::user_created, "User/" + id, std::move(data), "scim", actor,
-                                       request_id(req))},
-                           std::move(respond), [this, id] { return single(scim::user_type(), id, 201); });
+        data["password_hash"] =
+            n->password ? json(secrets::hash_password(*n->password)) : json(nullptr);
+        submit_and_respond({make_event(names::user_created, "User/" + id, std::move(data), "scim",
+                                       actor, request_id(req))},
+                           std::move(respond),
+                           [this, id] { return single(scim::user_type(), id, 201); });
     }
 
     // PUT and PATCH end here with the resulting resource.
@@ -468,20 +496,23 @@ struct scim_service::impl {
         const std::string user_name = resource.value("userName", std::string());
         if (const auto* other = write.user_by_name(user_name); other != nullptr) {
             if (json::parse(other->json).value("id", std::string()) != id)
-                return respond(scim_error(409, "userName \"" + user_name + "\" is already taken", "uniqueness"));
+                return respond(scim_error(409, "userName \"" + user_name + "\" is already taken",
+                                          "uniqueness"));
         }
         resource["id"] = id;
         const auto* current = write.user(id);
         if (!password && current->json == resource.dump()) {
             // Nothing changes: no event; answer with the state as of everything durable so far.
-            return when_applied(log.last_seq().value,
-                                [this, id, respond] { respond(single(scim::user_type(), id, 200)); });
+            return when_applied(log.last_seq().value, [this, id, respond] {
+                respond(single(scim::user_type(), id, 200));
+            });
         }
         json data{{"id", id}, {"resource", std::move(resource)}};
         if (password) data["password_hash"] = secrets::hash_password(*password);
-        submit_and_respond({make_event(names::user_replaced, "User/" + id, std::move(data), "scim", actor,
-                                       request_id(req))},
-                           std::move(respond), [this, id] { return single(scim::user_type(), id, 200); });
+        submit_and_respond({make_event(names::user_replaced, "User/" + id, std::move(data), "scim",
+                                       actor, request_id(req))},
+                           std::move(respond),
+                           [this, id] { return single(scim::user_type(), id, 200); });
     }
 
     void put_user(http_request req, respond_fn respond) {
@@ -524,9 +555,14 @@ struct scim_service::impl {
         if (!members.is_array()) return std::nullopt;
         for (auto& m : members) {
             const std::string value = m.value("value", std::string());
-            if (write.user(value) != nullptr) m["type"] = "User";
-            else if (write.group(value) != nullptr) m["type"] = "Group";
-            else return scim_error(400, "member \"" + value + "\" is neither a User nor a Group here", "invalidValue");
+            if (write.user(value) != nullptr)
+                m["type"] = "User";
+            else if (write.group(value) != nullptr)
+                m["type"] = "Group";
+            else
+                return scim_error(400,
+                                  "member \"" + value + "\" is neither a User nor a Group here",
+                                  "invalidValue");
             m.erase("$ref");
             m.erase("display");
         }
@@ -543,16 +579,18 @@ struct scim_service::impl {
         std::lock_guard lk(cmd_mu);
         const std::string name = n->resource.value("displayName", std::string());
         if (write.group_by_name(name) != nullptr)
-            return respond(scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
+            return respond(
+                scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
         json members = n->resource.contains("members") ? n->resource["members"] : json::array();
         n->resource.erase("members");
         if (auto bad = resolve_members(members)) return respond(std::move(*bad));
         const std::string id = secrets::uuid_v4();
         n->resource["id"] = id;
-        submit_and_respond({make_event(names::group_created, "Group/" + id,
-                                       {{"id", id}, {"resource", n->resource}, {"members", members}}, "scim",
-                                       std::get<std::string>(g), request_id(req))},
-                           std::move(respond), [this, id] { return single(scim::group_type(), id, 201); });
+        submit_and_respond(
+            {make_event(names::group_created, "Group/" + id,
+                        {{"id", id}, {"resource", n->resource}, {"members", members}}, "scim",
+                        std::get<std::string>(g), request_id(req))},
+            std::move(respond), [this, id] { return single(scim::group_type(), id, 201); });
     }
 
     // Turns a resulting group (with its full members list) into events against the current one.
@@ -561,7 +599,8 @@ struct scim_service::impl {
         const std::string name = resource.value("displayName", std::string());
         if (const auto* other = write.group_by_name(name); other != nullptr) {
             if (json::parse(other->json).value("id", std::string()) != id)
-                return respond(scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
+                return respond(
+                    scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
         }
         json members = resource.contains("members") ? resource["members"] : json::array();
         resource.erase("members");
@@ -570,25 +609,29 @@ struct scim_service::impl {
         std::vector<el::event> events;
         const auto rid = request_id(req);
         if (write.group(id)->json != resource.dump())
-            events.push_back(make_event(names::group_replaced, "Group/" + id, {{"id", id}, {"resource", resource}},
-                                        "scim", actor, rid));
+            events.push_back(make_event(names::group_replaced, "Group/" + id,
+                                        {{"id", id}, {"resource", resource}}, "scim", actor, rid));
         if (members_given) {
             json added = json::array(), removed = json::array();
             std::unordered_map<std::string, std::string> wanted;
-            for (const auto& m : members) wanted[m["value"].get<std::string>()] = m["type"].get<std::string>();
+            for (const auto& m : members)
+                wanted[m["value"].get<std::string>()] = m["type"].get<std::string>();
             const auto* current = write.members(id);
             for (const auto& [value, type] : wanted)
-                if (current == nullptr || !current->contains(value)) added.push_back({{"value", value}, {"type", type}});
+                if (current == nullptr || !current->contains(value))
+                    added.push_back({{"value", value}, {"type", type}});
             if (current != nullptr)
                 for (const auto& [value, type] : *current)
                     if (!wanted.contains(value)) removed.push_back(value);
             if (!added.empty() || !removed.empty())
                 events.push_back(make_event(names::group_members_changed, "Group/" + id,
-                                            {{"id", id}, {"added", added}, {"removed", removed}}, "scim", actor, rid));
+                                            {{"id", id}, {"added", added}, {"removed", removed}},
+                                            "scim", actor, rid));
         }
         if (events.empty())
-            return when_applied(log.last_seq().value,
-                                [this, id, respond] { respond(single(scim::group_type(), id, 200)); });
+            return when_applied(log.last_seq().value, [this, id, respond] {
+                respond(single(scim::group_type(), id, 200));
+            });
         submit_and_respond(std::move(events), std::move(respond),
                            [this, id] { return single(scim::group_type(), id, 200); });
     }
@@ -606,7 +649,8 @@ struct scim_service::impl {
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
         // PUT replaces everything, members included: an absent members list means no members.
-        replace_group(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource), true);
+        replace_group(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource),
+                      true);
     }
 
     // Membership-only PATCH (what Okta and Entra send for group pushes) as a delta, without
@@ -628,13 +672,16 @@ struct scim_service::impl {
             auto member_list = [](const json& v) -> std::optional<json> {
                 if (!v.is_array()) return std::nullopt;
                 for (const auto& m : v)
-                    if (!m.is_object() || !m.contains("value") || !m["value"].is_string()) return std::nullopt;
+                    if (!m.is_object() || !m.contains("value") || !m["value"].is_string())
+                        return std::nullopt;
                 return v;
             };
             if (name == "add") {
                 std::optional<json> list;
-                if (scim::iequals(path, "members")) list = member_list(value);
-                else if (path.empty() && value.is_object() && value.size() == 1 && value.contains("members"))
+                if (scim::iequals(path, "members"))
+                    list = member_list(value);
+                else if (path.empty() && value.is_object() && value.size() == 1 &&
+                         value.contains("members"))
                     list = member_list(value["members"]);
                 if (!list) return std::nullopt;
                 for (const auto& m : *list) d.added.push_back(m);
@@ -649,8 +696,8 @@ struct scim_service::impl {
                     if (open == std::string::npos || path.back() != ']' ||
                         !scim::iequals(path.substr(0, open), "members"))
                         return std::nullopt;
-                    auto f = scim::filter::parse_value_filter(scim::group_type(), *ref,
-                                                              path.substr(open + 1, path.size() - open - 2));
+                    auto f = scim::filter::parse_value_filter(
+                        scim::group_type(), *ref, path.substr(open + 1, path.size() - open - 2));
                     if (!f) return std::nullopt;
                     auto eq = f->as_simple_equality();
                     if (!eq || !scim::iequals(eq->attr->name, "value")) return std::nullopt;
@@ -685,20 +732,23 @@ struct scim_service::impl {
                     added.push_back({{"value", v}, {"type", m["type"]}});
             }
             for (const auto& v : delta->removed)
-                if (members != nullptr && members->contains(v) && seen.insert(v).second) removed.push_back(v);
+                if (members != nullptr && members->contains(v) && seen.insert(v).second)
+                    removed.push_back(v);
             if (added.empty() && removed.empty())
                 return when_applied(log.last_seq().value,
                                     [this, id, respond] { respond(patch_answer(id)); });
-            return submit_and_respond({make_event(names::group_members_changed, "Group/" + id,
-                                                  {{"id", id}, {"added", added}, {"removed", removed}}, "scim",
-                                                  actor, request_id(req))},
-                                      std::move(respond), [this, id] { return patch_answer(id); });
+            return submit_and_respond(
+                {make_event(names::group_members_changed, "Group/" + id,
+                            {{"id", id}, {"added", added}, {"removed", removed}}, "scim", actor,
+                            request_id(req))},
+                std::move(respond), [this, id] { return patch_answer(id); });
         }
         // General path: the whole group, members included, through the PATCH engine.
         json full = json::parse(current->json);
         json members = json::array();
         if (const auto* m = write.members(id))
-            for (const auto& [value, type] : *m) members.push_back({{"value", value}, {"type", type}});
+            for (const auto& [value, type] : *m)
+                members.push_back({{"value", value}, {"type", type}});
         if (!members.empty()) full["members"] = members;
         auto patched = scim::apply_patch(scim::group_type(), full, *body);
         if (!patched) return respond(error_response(patched.error()));
@@ -725,18 +775,19 @@ struct scim_service::impl {
         const std::string id = req.path_params.at("id");
         const bool user = &type == &scim::user_type();
         std::lock_guard lk(cmd_mu);
-        const model::resource_state* current = user ? static_cast<const model::resource_state*>(write.user(id))
-                                                    : write.group(id);
-        if (current == nullptr) return respond(scim_error(404, type.name + " " + id + " not found"));
+        const model::resource_state* current =
+            user ? static_cast<const model::resource_state*>(write.user(id)) : write.group(id);
+        if (current == nullptr)
+            return respond(scim_error(404, type.name + " " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
-        submit_and_respond({make_event(user ? names::user_deleted : names::group_deleted,
-                                       type.name + "/" + id, {{"id", id}}, "scim", std::get<std::string>(g),
-                                       request_id(req))},
-                           std::move(respond), [] {
-                               http_response r;
-                               r.status = 204;
-                               return r;
-                           });
+        submit_and_respond(
+            {make_event(user ? names::user_deleted : names::group_deleted, type.name + "/" + id,
+                        {{"id", id}}, "scim", std::get<std::string>(g), request_id(req))},
+            std::move(respond), [] {
+                http_response r;
+                r.status = 204;
+                return r;
+            });
     }
 
     // ---- reads --------------------------------------------------------------------------
@@ -770,11 +821,13 @@ struct scim_service::impl {
         std::optional<scim::attr_ref> sort_ref;
         if (!p.sort_by.empty()) {
             sort_ref = scim::resolve(type, p.sort_by);
-            if (!sort_ref) return scim_error(400, "sortBy names no attribute: " + p.sort_by, "invalidPath");
+            if (!sort_ref)
+                return scim_error(400, "sortBy names no attribute: " + p.sort_by, "invalidPath");
         }
         const bool user = &type == &scim::user_type();
-        const bool with_members = std::none_of(p.excluded.begin(), p.excluded.end(),
-                                               [](const std::string& a) { return scim::iequals(a, "members"); });
+        const bool with_members =
+            std::none_of(p.excluded.begin(), p.excluded.end(),
+                         [](const std::string& a) { return scim::iequals(a, "members"); });
         return read.read([&](const model::directory& d) {
             // Candidates: from an index when the filter is an equality on an indexed attribute.
             std::vector<std::string> ids;
@@ -784,24 +837,28 @@ struct scim_service::impl {
                     const std::string& a = eq->attr->name;
                     const model::resource_state* hit = nullptr;
                     if (a == "id") {
-                        hit = user ? static_cast<const model::resource_state*>(d.user(eq->value)) : d.group(eq->value);
+                        hit = user ? static_cast<const model::resource_state*>(d.user(eq->value))
+                                   : d.group(eq->value);
                         indexed = true;
                     } else if (user && a == "userName") {
                         hit = d.user_by_name(eq->value);
                         indexed = true;
                     } else if (a == "externalId") {
-                        hit = user ? static_cast<const model::resource_state*>(d.user_by_external_id(eq->value))
+                        hit = user ? static_cast<const model::resource_state*>(
+                                         d.user_by_external_id(eq->value))
                                    : d.group_by_external_id(eq->value);
                         indexed = true;
                     } else if (!user && a == "displayName") {
                         hit = d.group_by_name(eq->value);
                         indexed = true;
                     }
-                    if (hit != nullptr) ids.push_back(json::parse(hit->json)["id"].get<std::string>());
+                    if (hit != nullptr)
+                        ids.push_back(json::parse(hit->json)["id"].get<std::string>());
                 }
             }
             const std::size_t start = std::size_t(std::max<std::int64_t>(p.start_index, 1));
-            std::size_t count = p.count ? std::size_t(std::max<std::int64_t>(*p.count, 0)) : opt.default_count;
+            std::size_t count =
+                p.count ? std::size_t(std::max<std::int64_t>(*p.count, 0)) : opt.default_count;
             count = std::min(count, opt.max_results);
             auto page = [&](std::size_t total, json resources) {
                 return scim_json(200, {{"schemas", {list_schema}},
@@ -822,7 +879,8 @@ struct scim_service::impl {
             std::vector<json> matched;
             if (indexed) {
                 for (const auto& id : ids)
-                    if (auto j = render(type, d, id, with_members)) matched.push_back(std::move(*j));
+                    if (auto j = render(type, d, id, with_members))
+                        matched.push_back(std::move(*j));
             } else {
                 for (auto id : user ? d.user_ids() : d.group_ids()) {
                     auto j = render(type, d, id, true);
@@ -833,8 +891,8 @@ struct scim_service::impl {
             }
             if (sort_ref) {
                 std::stable_sort(matched.begin(), matched.end(), [&](const json& a, const json& b) {
-                    const int c = scim::compare_sort_values(*sort_ref, scim::sort_value(*sort_ref, a),
-                                                            scim::sort_value(*sort_ref, b));
+                    const int c = scim::compare_sort_values(
+                        *sort_ref, scim::sort_value(*sort_ref, a), scim::sort_value(*sort_ref, b));
                     return p.descending ? c > 0 : c < 0;
                 });
             }
@@ -863,12 +921,181 @@ struct scim_service::impl {
         return list(type, *p);
     }
 
+    // ---- bulk ---------------------------------------------------------------------------
+    // RFC 7644 §3.7: operations run in order, each through the same handler as a single
+    // request (so each is durable before the next starts); "bulkId:<id>" references in paths
+    // and data are replaced by the ids of resources created earlier in the request; processing
+    // stops once failOnErrors operations have failed.
+    struct bulk_state {
+        json operations;
+        std::size_t next = 0;
+        std::int64_t fail_on_errors = 0;
+        std::int64_t errors = 0;
+        json results = json::array();
+        std::map<std::string, std::string> created;  // bulkId -> id
+        http_headers auth;
+        respond_fn respond;
+        // Trampoline: an operation may complete inside its handler (an error, a no-op), and the
+        // handler may hold cmd_mu then; the loop in bulk_next continues after the handler
+        // returns. An operation completing later (durable, on another thread) resumes the loop.
+        std::mutex mu;
+        bool dispatching = false;
+        bool finished_inline = false;
+    };
+
+    static bool resolve_bulk_ids(json& j, const std::map<std::string, std::string>& created,
+                                 std::string& missing) {
+        if (j.is_string()) {
+            const std::string& v = j.get_ref<const std::string&>();
+            if (v.rfind("bulkId:", 0) == 0) {
+                auto it = created.find(v.substr(7));
+                if (it == created.end()) {
+                    missing = v.substr(7);
+                    return false;
+                }
+                j = it->second;
+            }
+        } else if (j.is_structured()) {
+            for (auto& child : j)
+                if (!resolve_bulk_ids(child, created, missing)) return false;
+        }
+        return true;
+    }
+
+    void bulk(http_request req, respond_fn respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
+        if (req.body.size() > opt.bulk_max_payload)
+            return respond(scim_error(413, "a bulk request may carry at most " +
+                                               std::to_string(opt.bulk_max_payload) + " bytes"));
+        auto body = body_json(req);
+        if (!body) return respond(error_response(body.error()));
+        auto ops = body->find("Operations");
+        if (ops == body->end() || !ops->is_array())
+            return respond(
+                scim_error(400, "a bulk request needs an Operations array", "invalidSyntax"));
+        if (ops->size() > opt.bulk_max_operations)
+            return respond(scim_error(413, "a bulk request may carry at most " +
+                                               std::to_string(opt.bulk_max_operations) +
+                                               " operations"));
+        auto st = std::make_shared<bulk_state>();
+        st->operations = std::move(*ops);
+        st->fail_on_errors = body->value("failOnErrors", std::int64_t{0});
+        for (const auto& h : req.headers)
+            if (scim::iequals(h.first, "authorization")) st->auth.push_back(h);
+        st->respond = std::move(respond);
+        bulk_next(st);
+    }
+
+    void bulk_next(const std::shared_ptr<bulk_state>& st) {
+        while (true) {
+            if (st->next == st->operations.size() ||
+                (st->fail_on_errors > 0 && st->errors >= st->fail_on_errors)) {
+                return st->respond(scim_json(
+                    200, {{"schemas", {"urn:ietf:params:scim:api:messages:2.0:BulkResponse"}},
+                          {"Operations", std::move(st->results)}}));
+            }
+            {
+                std::lock_guard lk(st->mu);
+                st->dispatching = true;
+                st->finished_inline = false;
+            }
+            bulk_dispatch(st, st->operations[st->next++]);
+            std::lock_guard lk(st->mu);
+            st->dispatching = false;
+            if (!st->finished_inline) return;  // the completion will call bulk_next
+        }
+    }
+
+    void bulk_dispatch(const std::shared_ptr<bulk_state>& st, json op) {
+        const std::string method = [&] {
+            std::string m = op.value("method", std::string());
+            for (auto& c : m) c = char(std::toupper(static_cast<unsigned char>(c)));
+            return m;
+        }();
+        const std::string bulk_id = op.value("bulkId", std::string());
+        auto record = [this, st, method, bulk_id](http_response r) {
+            json result{{"method", method}, {"status", std::to_string(r.status)}};
+            if (!bulk_id.empty()) result["bulkId"] = bulk_id;
+            if (auto loc = r.header("location")) result["location"] = std::string(*loc);
+            if (auto tag = r.header("etag")) result["version"] = std::string(*tag);
+            if (r.status >= 400) {
+                ++st->errors;
+                result["response"] = json::parse(r.body, nullptr, false);
+            } else if (r.status == 201 && !bulk_id.empty()) {
+                if (auto loc = r.header("location")) {
+                    const std::string l(*loc);
+                    st->created[bulk_id] = l.substr(l.rfind('/') + 1);
+                }
+            }
+            st->results.push_back(std::move(result));
+            {
+                std::lock_guard lk(st->mu);
+                if (st->dispatching) {
+                    st->finished_inline = true;
+                    return;
+                }
+            }
+            bulk_next(st);
+        };
+        std::string path = op.value("path", std::string());
+        json data = op.contains("data") ? op["data"] : json();
+        std::string missing;
+        // In a path the reference is the last segment ("/Users/bulkId:alice"); in data, a whole
+        // string value (a member's "value": "bulkId:alice").
+        json path_json = path.substr(path.rfind('/') + 1);
+        if (!resolve_bulk_ids(path_json, st->created, missing) ||
+            !resolve_bulk_ids(data, st->created, missing))
+            return record(scim_error(409,
+                                     "bulkId \"" + missing +
+                                         "\" does not name a resource created earlier "
+                                         "in this request",
+                                     "invalidValue"));
+        path = path.substr(0, path.rfind('/') + 1) + path_json.get<std::string>();
+        http_request sub;
+        sub.method = method;
+        sub.target = opt.base_path + path;
+        sub.headers = st->auth;
+        sub.headers.emplace_back("Content-Type", std::string(scim_content_type));
+        if (op.contains("version") && op["version"].is_string())
+            sub.headers.emplace_back("If-Match", op["version"].get<std::string>());
+        if (!data.is_null()) sub.body = data.dump();
+        // "/Users", "/Users/<id>", "/Groups", "/Groups/<id>"
+        const auto slash = path.find('/', 1);
+        const std::string kind = path.substr(0, slash);
+        const std::string id = slash == std::string::npos ? std::string() : path.substr(slash + 1);
+        const bool users = kind == "/Users", groups = kind == "/Groups";
+        if ((!users && !groups) || (id.empty() != (method == "POST")) ||
+            id.find('/') != std::string::npos)
+            return record(scim_error(400,
+                                     "bulk operations address /Users, /Groups or one of their "
+                                     "resources; got " +
+                                         method + " " + path,
+                                     "invalidPath"));
+        if (!id.empty()) sub.path_params["id"] = id;
+        if (method == "POST")
+            return users ? create_user(std::move(sub), record)
+                         : create_group(std::move(sub), record);
+        if (method == "PUT")
+            return users ? put_user(std::move(sub), record) : put_group(std::move(sub), record);
+        if (method == "PATCH")
+            return users ? patch_user(std::move(sub), record) : patch_group(std::move(sub), record);
+        if (method == "DELETE")
+            return delete_resource(users ? scim::user_type() : scim::group_type(), std::move(sub),
+                                   record);
+        return record(
+            scim_error(400, "unsupported bulk method \"" + method + "\"", "invalidSyntax"));
+    }
+
     // ---- discovery ----------------------------------------------------------------------
     json service_provider_config() const {
         return {{"schemas", {"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"}},
                 {"documentationUri", "https://github.com/scimsync/scimsync/tree/main/docs"},
                 {"patch", {{"supported", true}}},
-                {"bulk", {{"supported", false}, {"maxOperations", 0}, {"maxPayloadSize", 0}}},
+                {"bulk",
+                 {{"supported", true},
+                  {"maxOperations", opt.bulk_max_operations},
+                  {"maxPayloadSize", opt.bulk_max_payload}}},
                 {"filter", {{"supported", true}, {"maxResults", opt.max_results}}},
                 {"changePassword", {{"supported", false}}},
                 {"sort", {{"supported", true}}},
@@ -878,15 +1105,18 @@ struct scim_service::impl {
                    {"name", "OAuth Bearer Token"},
                    {"description", "A bearer token issued by `scimsyncctl token create`."},
                    {"primary", true}}}},
-                {"meta", {{"resourceType", "ServiceProviderConfig"},
-                          {"location", base_url + "/ServiceProviderConfig"}}}};
+                {"meta",
+                 {{"resourceType", "ServiceProviderConfig"},
+                  {"location", base_url + "/ServiceProviderConfig"}}}};
     }
 };
 
 scim_service::scim_service(el::log& log, scim_options options)
     : impl_(std::make_unique<impl>(log, std::move(options))) {}
 
-scim_service::~scim_service() { stop(); }
+scim_service::~scim_service() {
+    stop();
+}
 
 el::result<void> scim_service::start() {
     el::runner_options ro;
@@ -905,11 +1135,14 @@ el::result<void> scim_service::start() {
     return {};
 }
 
-void scim_service::set_base_url(std::string url) { impl_->base_url = std::move(url) + impl_->opt.base_path; }
+void scim_service::set_base_url(std::string url) {
+    impl_->base_url = std::move(url) + impl_->opt.base_path;
+}
 
 void scim_service::stop() {
     if (impl_ && impl_->runner) {
-        if (auto r = impl_->runner->snapshot_now(); !r) impl_->notice("final snapshot failed: " + r.error().message);
+        if (auto r = impl_->runner->snapshot_now(); !r)
+            impl_->notice("final snapshot failed: " + r.error().message);
         impl_->runner->stop();
         impl_->runner.reset();
     }
@@ -921,24 +1154,44 @@ void scim_service::add_routes(router& routes) {
     const auto& user = scim::user_type();
     const auto& group = scim::group_type();
     // .search before {id}: routes match in registration order.
-    routes.add("POST", b + "/Users/.search", [s, &user](const http_request& r) { return s->list_search(user, r); });
-    routes.add("POST", b + "/Groups/.search", [s, &group](const http_request& r) { return s->list_search(group, r); });
-    routes.add("GET", b + "/Users", [s, &user](const http_request& r) { return s->list_get(user, r); });
-    routes.add("GET", b + "/Groups", [s, &group](const http_request& r) { return s->list_get(group, r); });
-    routes.add("GET", b + "/Users/{id}", [s, &user](const http_request& r) { return s->get_one(user, r); });
-    routes.add("GET", b + "/Groups/{id}", [s, &group](const http_request& r) { return s->get_one(group, r); });
-    routes.add_async("POST", b + "/Users", [s](http_request r, respond_fn f) { s->create_user(std::move(r), std::move(f)); });
-    routes.add_async("PUT", b + "/Users/{id}", [s](http_request r, respond_fn f) { s->put_user(std::move(r), std::move(f)); });
-    routes.add_async("PATCH", b + "/Users/{id}", [s](http_request r, respond_fn f) { s->patch_user(std::move(r), std::move(f)); });
+    routes.add("POST", b + "/Users/.search",
+               [s, &user](const http_request& r) { return s->list_search(user, r); });
+    routes.add("POST", b + "/Groups/.search",
+               [s, &group](const http_request& r) { return s->list_search(group, r); });
+    routes.add("GET", b + "/Users",
+               [s, &user](const http_request& r) { return s->list_get(user, r); });
+    routes.add("GET", b + "/Groups",
+               [s, &group](const http_request& r) { return s->list_get(group, r); });
+    routes.add("GET", b + "/Users/{id}",
+               [s, &user](const http_request& r) { return s->get_one(user, r); });
+    routes.add("GET", b + "/Groups/{id}",
+               [s, &group](const http_request& r) { return s->get_one(group, r); });
+    routes.add_async("POST", b + "/Users", [s](http_request r, respond_fn f) {
+        s->create_user(std::move(r), std::move(f));
+    });
+    routes.add_async("PUT", b + "/Users/{id}", [s](http_request r, respond_fn f) {
+        s->put_user(std::move(r), std::move(f));
+    });
+    routes.add_async("PATCH", b + "/Users/{id}", [s](http_request r, respond_fn f) {
+        s->patch_user(std::move(r), std::move(f));
+    });
     routes.add_async("DELETE", b + "/Users/{id}", [s, &user](http_request r, respond_fn f) {
         s->delete_resource(user, std::move(r), std::move(f));
     });
-    routes.add_async("POST", b + "/Groups", [s](http_request r, respond_fn f) { s->create_group(std::move(r), std::move(f)); });
-    routes.add_async("PUT", b + "/Groups/{id}", [s](http_request r, respond_fn f) { s->put_group(std::move(r), std::move(f)); });
-    routes.add_async("PATCH", b + "/Groups/{id}", [s](http_request r, respond_fn f) { s->patch_group(std::move(r), std::move(f)); });
+    routes.add_async("POST", b + "/Groups", [s](http_request r, respond_fn f) {
+        s->create_group(std::move(r), std::move(f));
+    });
+    routes.add_async("PUT", b + "/Groups/{id}", [s](http_request r, respond_fn f) {
+        s->put_group(std::move(r), std::move(f));
+    });
+    routes.add_async("PATCH", b + "/Groups/{id}", [s](http_request r, respond_fn f) {
+        s->patch_group(std::move(r), std::move(f));
+    });
     routes.add_async("DELETE", b + "/Groups/{id}", [s, &group](http_request r, respond_fn f) {
         s->delete_resource(group, std::move(r), std::move(f));
     });
+    routes.add_async("POST", b + "/Bulk",
+                     [s](http_request r, respond_fn f) { s->bulk(std::move(r), std::move(f)); });
     routes.add("GET", b + "/ServiceProviderConfig", [s](const http_request& r) {
         auto g = s->gate(r, true);
         if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
@@ -949,30 +1202,40 @@ void scim_service::add_routes(router& routes) {
         if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
         json all = json::array();
         for (const auto* t : scim::resource_types()) all.push_back(scim::to_json(*t));
-        return scim_json(200, {{"schemas", {list_schema}}, {"totalResults", all.size()}, {"startIndex", 1},
-                               {"itemsPerPage", all.size()}, {"Resources", all}});
+        return scim_json(200, {{"schemas", {list_schema}},
+                               {"totalResults", all.size()},
+                               {"startIndex", 1},
+                               {"itemsPerPage", all.size()},
+                               {"Resources", all}});
     });
     routes.add("GET", b + "/ResourceTypes/{name}", [s](const http_request& r) {
         auto g = s->gate(r, true);
         if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
         for (const auto* t : scim::resource_types())
-            if (scim::iequals(t->name, r.path_params.at("name"))) return scim_json(200, scim::to_json(*t));
+            if (scim::iequals(t->name, r.path_params.at("name")))
+                return scim_json(200, scim::to_json(*t));
         return scim_error(404, "no resource type " + r.path_params.at("name"));
     });
     routes.add("GET", b + "/Schemas", [s](const http_request& r) {
         auto g = s->gate(r, true);
         if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
         json all = json::array();
-        for (const auto* sc : {&scim::user_schema(), &scim::enterprise_user_schema(), &scim::group_schema()})
+        for (const auto* sc :
+             {&scim::user_schema(), &scim::enterprise_user_schema(), &scim::group_schema()})
             all.push_back(scim::to_json(*sc));
-        return scim_json(200, {{"schemas", {list_schema}}, {"totalResults", all.size()}, {"startIndex", 1},
-                               {"itemsPerPage", all.size()}, {"Resources", all}});
+        return scim_json(200, {{"schemas", {list_schema}},
+                               {"totalResults", all.size()},
+                               {"startIndex", 1},
+                               {"itemsPerPage", all.size()},
+                               {"Resources", all}});
     });
     routes.add("GET", b + "/Schemas/{id}", [s](const http_request& r) {
         auto g = s->gate(r, true);
         if (auto* e = std::get_if<http_response>(&g)) return std::move(*e);
-        for (const auto* sc : {&scim::user_schema(), &scim::enterprise_user_schema(), &scim::group_schema()})
-            if (scim::iequals(sc->id, r.path_params.at("id"))) return scim_json(200, scim::to_json(*sc));
+        for (const auto* sc :
+             {&scim::user_schema(), &scim::enterprise_user_schema(), &scim::group_schema()})
+            if (scim::iequals(sc->id, r.path_params.at("id")))
+                return scim_json(200, scim::to_json(*sc));
         return scim_error(404, "no schema " + r.path_params.at("id"));
     });
     (void)patch_schema;
@@ -1012,12 +1275,16 @@ void scim_service::add_commands(command_registry& commands) {
         if (!ttl) return std::unexpected(ttl.error());
         const auto t = secrets::issue_token();
         const auto now = el::system_utc_now();
-        json data{{"id", t.id}, {"name", name}, {"hash", t.hash}, {"created", el::format_time(now)}};
+        json data{
+            {"id", t.id}, {"name", name}, {"hash", t.hash}, {"created", el::format_time(now)}};
         data["expires"] = *ttl ? json(el::format_time(now + **ttl)) : json(nullptr);
-        auto r = s->submit_and_wait(
-            {impl::make_event(names::token_issued, "Token/" + t.id, data, "admin", "admin-socket", "")});
+        auto r = s->submit_and_wait({impl::make_event(names::token_issued, "Token/" + t.id, data,
+                                                      "admin", "admin-socket", "")});
         if (!r) return std::unexpected("the token could not be recorded: " + r.error().message);
-        return json{{"base_url", s->base_url}, {"token", t.token}, {"id", t.id}, {"name", name},
+        return json{{"base_url", s->base_url},
+                    {"token", t.token},
+                    {"id", t.id},
+                    {"name", name},
                     {"expires", data["expires"]}};
     });
     commands.add("token.list", [s](const json&) -> command_result {
@@ -1047,22 +1314,29 @@ void scim_service::add_commands(command_registry& commands) {
             return t != nullptr && !t->revoked;
         });
         if (!known) return std::unexpected("no active token with id \"" + id + "\"");
-        auto r = s->submit_and_wait(
-            {impl::make_event(names::token_revoked, "Token/" + id, {{"id", id}}, "admin", "admin-socket", "")});
-        if (!r) return std::unexpected("the revocation could not be recorded: " + r.error().message);
+        auto r = s->submit_and_wait({impl::make_event(names::token_revoked, "Token/" + id,
+                                                      {{"id", id}}, "admin", "admin-socket", "")});
+        if (!r)
+            return std::unexpected("the revocation could not be recorded: " + r.error().message);
         return json{{"id", id}, {"revoked", true}};
     });
     for (const bool enable : {true, false}) {
-        commands.add(enable ? "provisioning.enable" : "provisioning.disable", [s, enable](const json&) -> command_result {
-            const bool now = s->read.read([](const model::directory& d) { return d.provisioning_enabled(); });
-            if (now != enable) {
-                auto r = s->submit_and_wait({impl::make_event(
-                    enable ? names::provisioning_enabled : names::provisioning_disabled, "Provisioning", json::object(),
-                    "admin", "admin-socket", "")});
-                if (!r) return std::unexpected("the change could not be recorded: " + r.error().message);
-            }
-            return json{{"provisioning", enable ? "enabled" : "disabled"}, {"changed", now != enable}};
-        });
+        commands.add(
+            enable ? "provisioning.enable" : "provisioning.disable",
+            [s, enable](const json&) -> command_result {
+                const bool now = s->read.read(
+                    [](const model::directory& d) { return d.provisioning_enabled(); });
+                if (now != enable) {
+                    auto r = s->submit_and_wait({impl::make_event(
+                        enable ? names::provisioning_enabled : names::provisioning_disabled,
+                        "Provisioning", json::object(), "admin", "admin-socket", "")});
+                    if (!r)
+                        return std::unexpected("the change could not be recorded: " +
+                                               r.error().message);
+                }
+                return json{{"provisioning", enable ? "enabled" : "disabled"},
+                            {"changed", now != enable}};
+            });
     }
 }
 

@@ -90,8 +90,10 @@ int admin_command(const global_options& g, const std::string& cmd, const nlohman
         say(r.error().message);
         return r.error().what == sd::admin_error::kind::command ? exit_usage : exit_problem;
     }
-    if (g.json) std::cout << r->dump() << '\n';
-    else human(*r);
+    if (g.json)
+        std::cout << r->dump() << '\n';
+    else
+        human(*r);
     return exit_ok;
 }
 
@@ -338,7 +340,8 @@ int main(int argc, char** argv) {
     auto* token = app.add_subcommand("token", "SCIM bearer tokens (through the running daemon)");
     token->require_subcommand(1);
     auto* token_create = token->add_subcommand(
-        "create", "issue a token; prints the SCIM base URL and the token, which is shown only once");
+        "create",
+        "issue a token; prints the SCIM base URL and the token, which is shown only once");
     std::string token_name, token_ttl = "90d", token_id;
     token_create->add_option("--name", token_name, "a name for the client, e.g. okta")->required();
     token_create->add_option("--ttl", token_ttl, "validity: 30d, 90d, 1y, 12h or none")
@@ -349,8 +352,8 @@ int main(int argc, char** argv) {
     auto* provisioning = app.add_subcommand("provisioning", "switch SCIM provisioning off or on");
     provisioning->require_subcommand(1);
     auto* prov_enable = provisioning->add_subcommand("enable", "accept SCIM requests again");
-    auto* prov_disable =
-        provisioning->add_subcommand("disable", "refuse SCIM requests; nothing is changed while off");
+    auto* prov_disable = provisioning->add_subcommand(
+        "disable", "refuse SCIM requests; nothing is changed while off");
 
     try {
         app.parse(argc, argv);
@@ -369,36 +372,41 @@ int main(int argc, char** argv) {
         if (token_create->parsed())
             return admin_command(g, "token.create", {{"name", token_name}, {"ttl", token_ttl}},
                                  [](const nlohmann::json& r) {
-                                     std::cout << "SCIM base URL: " << text_or(r, "base_url", "") << '\n'
-                                               << "Bearer token:  " << text_or(r, "token", "") << '\n'
-                                               << "Token id:      " << text_or(r, "id", "") << '\n'
-                                               << "Expires:       " << text_or(r, "expires", "never")
-                                               << "\nThe token is shown only this once; paste it "
-                                                  "into your identity provider now.\n";
+                                     std::cout
+                                         << "SCIM base URL: " << text_or(r, "base_url", "") << '\n'
+                                         << "Bearer token:  " << text_or(r, "token", "") << '\n'
+                                         << "Token id:      " << text_or(r, "id", "") << '\n'
+                                         << "Expires:       " << text_or(r, "expires", "never")
+                                         << "\nThe token is shown only this once; paste it "
+                                            "into your identity provider now.\n";
                                  });
         if (token_list->parsed())
-            return admin_command(g, "token.list", nlohmann::json::object(), [](const nlohmann::json& r) {
-                std::cout << "ID            NAME              CREATED                      "
-                             "EXPIRES                      LAST USED                    STATE\n";
-                for (const auto& t : r.value("tokens", nlohmann::json::array())) {
-                    std::printf("%-13s %-17s %-28s %-28s %-28s %s\n", text_or(t, "id", "").c_str(),
-                                text_or(t, "name", "").c_str(), text_or(t, "created", "").c_str(),
-                                text_or(t, "expires", "never").c_str(),
-                                text_or(t, "last_used", "-").c_str(),
-                                t.value("revoked", false) ? "revoked" : "active");
-                }
-            });
+            return admin_command(
+                g, "token.list", nlohmann::json::object(), [](const nlohmann::json& r) {
+                    std::cout
+                        << "ID            NAME              CREATED                      "
+                           "EXPIRES                      LAST USED                    STATE\n";
+                    for (const auto& t : r.value("tokens", nlohmann::json::array())) {
+                        std::printf("%-13s %-17s %-28s %-28s %-28s %s\n",
+                                    text_or(t, "id", "").c_str(), text_or(t, "name", "").c_str(),
+                                    text_or(t, "created", "").c_str(),
+                                    text_or(t, "expires", "never").c_str(),
+                                    text_or(t, "last_used", "-").c_str(),
+                                    t.value("revoked", false) ? "revoked" : "active");
+                    }
+                });
         if (token_revoke->parsed())
-            return admin_command(g, "token.revoke", {{"id", token_id}}, [](const nlohmann::json& r) {
-                std::cout << "token " << text_or(r, "id", "") << " revoked\n";
-            });
-        if (prov_enable->parsed() || prov_disable->parsed())
-            return admin_command(g, prov_enable->parsed() ? "provisioning.enable" : "provisioning.disable",
-                                 nlohmann::json::object(), [](const nlohmann::json& r) {
-                                     std::cout << "provisioning " << text_or(r, "provisioning", "")
-                                               << (r.value("changed", false) ? "" : " (it already was)")
-                                               << '\n';
+            return admin_command(g, "token.revoke", {{"id", token_id}},
+                                 [](const nlohmann::json& r) {
+                                     std::cout << "token " << text_or(r, "id", "") << " revoked\n";
                                  });
+        if (prov_enable->parsed() || prov_disable->parsed())
+            return admin_command(
+                g, prov_enable->parsed() ? "provisioning.enable" : "provisioning.disable",
+                nlohmann::json::object(), [](const nlohmann::json& r) {
+                    std::cout << "provisioning " << text_or(r, "provisioning", "")
+                              << (r.value("changed", false) ? "" : " (it already was)") << '\n';
+                });
     } catch (const std::exception& e) {
         say(std::string("fatal: ") + e.what());
         return exit_problem;

@@ -78,7 +78,8 @@ issued_token issue_token() {
 }
 
 std::optional<std::string> token_id(std::string_view presented) {
-    if (presented.size() < 4 + 12 + 1 + 1 || presented.substr(0, 4) != "scs_" || presented[16] != '_')
+    if (presented.size() < 4 + 12 + 1 + 1 || presented.substr(0, 4) != "scs_" ||
+        presented[16] != '_')
         return std::nullopt;
     return std::string(presented.substr(4, 12));
 }

@@ -99,8 +99,10 @@ el::result<void> directory::apply_user(const el::event& e, const json& data) {
     u.last_modified = e.time;
     ++u.version;
     if (auto ph = data.find("password_hash"); ph != data.end()) {
-        if (ph->is_string()) u.password_hash = ph->get<std::string>();
-        else u.password_hash.reset();
+        if (ph->is_string())
+            u.password_hash = ph->get<std::string>();
+        else
+            u.password_hash.reset();
     }
     index_user(id, u);
     users_[id] = std::move(u);
@@ -174,7 +176,8 @@ void directory::index_user(const std::string& id, const user_state& u) {
 }
 
 void directory::unindex_user(const std::string& id, const user_state& u) {
-    if (auto it = user_by_name_.find(lower(u.user_name)); it != user_by_name_.end() && it->second == id)
+    if (auto it = user_by_name_.find(lower(u.user_name));
+        it != user_by_name_.end() && it->second == id)
         user_by_name_.erase(it);
     if (auto it = user_by_external_.find(u.external_id);
         it != user_by_external_.end() && it->second == id)
@@ -223,7 +226,9 @@ void directory::drop_memberships_of(const std::string& member_id, el::utc_time w
     member_of_.erase(back);
 }
 
-const user_state* directory::user(std::string_view id) const { return find_ptr(users_, id); }
+const user_state* directory::user(std::string_view id) const {
+    return find_ptr(users_, id);
+}
 
 const user_state* directory::user_by_name(std::string_view user_name) const {
     auto id = find_ptr(user_by_name_, lower(user_name));
@@ -235,7 +240,9 @@ const user_state* directory::user_by_external_id(std::string_view external_id) c
     return id == nullptr ? nullptr : user(*id);
 }
 
-const group_state* directory::group(std::string_view id) const { return find_ptr(groups_, id); }
+const group_state* directory::group(std::string_view id) const {
+    return find_ptr(groups_, id);
+}
 
 const group_state* directory::group_by_name(std::string_view display_name) const {
     auto id = find_ptr(group_by_name_, lower(display_name));
@@ -267,8 +274,12 @@ std::vector<std::string_view> sorted_keys(const Map& m) {
 }
 }  // namespace
 
-std::vector<std::string_view> directory::user_ids() const { return sorted_keys(users_); }
-std::vector<std::string_view> directory::group_ids() const { return sorted_keys(groups_); }
+std::vector<std::string_view> directory::user_ids() const {
+    return sorted_keys(users_);
+}
+std::vector<std::string_view> directory::group_ids() const {
+    return sorted_keys(groups_);
+}
 
 const token_state* directory::token(std::string_view id) const {
     auto it = tokens_.find(std::string(id));
@@ -327,7 +338,8 @@ std::string directory::serialize() const {
             for (const auto& [member, type] : m->second) {
                 chunk.push_back({member, type});
                 if (chunk.size() == 10'000) {
-                    out += json{{"members", {{"group", id}, {"list", std::move(chunk)}}}}.dump() + "\n";
+                    out += json{{"members", {{"group", id}, {"list", std::move(chunk)}}}}.dump() +
+                           "\n";
                     chunk = json::array();
                 }
             }
@@ -336,7 +348,10 @@ std::string directory::serialize() const {
         }
     }
     for (const auto& [id, t] : tokens_) {
-        json j{{"id", id}, {"name", t.name}, {"hash", t.hash}, {"created", el::format_time(t.created)},
+        json j{{"id", id},
+               {"name", t.name},
+               {"hash", t.hash},
+               {"created", el::format_time(t.created)},
                {"revoked", t.revoked}};
         j["expires"] = t.expires ? json(el::format_time(*t.expires)) : json(nullptr);
         out += json{{"token", std::move(j)}}.dump() + "\n";
@@ -365,7 +380,8 @@ el::result<directory> directory::deserialize(std::string_view text) {
                 auto res = json::parse(s.json);
                 s.user_name = string_at(res, "userName");
                 s.external_id = string_at(res, "externalId");
-                if (it->contains("password_hash")) s.password_hash = (*it)["password_hash"].get<std::string>();
+                if (it->contains("password_hash"))
+                    s.password_hash = (*it)["password_hash"].get<std::string>();
                 d.index_user(id, s);
                 d.users_[id] = std::move(s);
             } else if (auto g = line.find("group"); g != line.end()) {
@@ -382,7 +398,8 @@ el::result<directory> directory::deserialize(std::string_view text) {
             } else if (auto m = line.find("members"); m != line.end()) {
                 const std::string id = m->at("group");
                 for (const auto& pair : m->at("list"))
-                    d.add_member(id, {pair.at(0).get<std::string>(), pair.at(1).get<std::string>()});
+                    d.add_member(id,
+                                 {pair.at(0).get<std::string>(), pair.at(1).get<std::string>()});
             } else if (auto t = line.find("token"); t != line.end()) {
                 token_state s;
                 s.id = t->at("id");
@@ -426,7 +443,8 @@ bool directory::operator==(const directory& o) const {
         return false;
     for (const auto& [id, u] : users_) {
         auto it = o.users_.find(id);
-        if (it == o.users_.end() || !same(u, it->second) || u.password_hash != it->second.password_hash)
+        if (it == o.users_.end() || !same(u, it->second) ||
+            u.password_hash != it->second.password_hash)
             return false;
     }
     for (const auto& [id, g] : groups_) {

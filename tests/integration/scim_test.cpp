@@ -74,10 +74,12 @@ struct scim_fixture {
                     std::vector<std::pair<std::string, std::string>> headers = {}) {
         headers.emplace_back("Authorization", "Bearer " + token);
         if (!body.is_null()) headers.emplace_back("Content-Type", "application/scim+json");
-        return conn->request(method, base + path, body.is_null() ? std::string() : body.dump(), headers);
+        return conn->request(method, base + path, body.is_null() ? std::string() : body.dump(),
+                             headers);
     }
 
-    json ok(const std::string& method, const std::string& path, const json& body = nullptr, int want = 200) {
+    json ok(const std::string& method, const std::string& path, const json& body = nullptr,
+            int want = 200) {
         auto r = call(method, path, body);
         INFO(method << " " << path << " -> " << r.status << " " << r.body);
         REQUIRE(r.status == want);
@@ -94,20 +96,26 @@ struct scim_fixture {
 std::string filter_query(const std::string& f) {
     std::string out;
     for (char c : f) {
-        if (c == ' ') out += "%20";
-        else if (c == '"') out += "%22";
-        else out += c;
+        if (c == ' ')
+            out += "%20";
+        else if (c == '"')
+            out += "%22";
+        else
+            out += c;
     }
     return out;
 }
 
 }  // namespace
 
-TEST_CASE("Entra's test connection: a userName filter for a random guid answers 200 with an empty "
-          "list",
-          "[integration][scim]") {
+TEST_CASE(
+    "Entra's test connection: a userName filter for a random guid answers 200 with an empty "
+    "list",
+    "[integration][scim]") {
     scim_fixture f;
-    auto r = f.call("GET", "/Users?filter=" + filter_query("userName eq \"8c1e2f3a-0b4d-4a6e-9f7c-1d2e3f4a5b6c\""));
+    auto r =
+        f.call("GET", "/Users?filter=" +
+                          filter_query("userName eq \"8c1e2f3a-0b4d-4a6e-9f7c-1d2e3f4a5b6c\""));
     REQUIRE(r.status == 200);
     REQUIRE(r.header("content-type").value_or("").find("application/scim+json") == 0);
     auto j = json::parse(r.body);
@@ -123,8 +131,9 @@ TEST_CASE("requests without a token, with a wrong one, or with a revoked one get
     REQUIRE(none.status == 401);
     REQUIRE(none.header("www-authenticate").value_or("").find("Bearer") == 0);
     REQUIRE(json::parse(none.body)["schemas"][0] == "urn:ietf:params:scim:api:messages:2.0:Error");
-    auto forged = f.conn->request("GET", "/scim/v2/Users", "",
-                                  {{"Authorization", "Bearer scs_" + f.token_id + "_not-the-secret"}});
+    auto forged =
+        f.conn->request("GET", "/scim/v2/Users", "",
+                        {{"Authorization", "Bearer scs_" + f.token_id + "_not-the-secret"}});
     REQUIRE(forged.status == 401);
     REQUIRE(f.call("GET", "/Users").status == 200);
     REQUIRE(f.ctl({"token", "revoke", f.token_id}).code() == 0);
@@ -133,7 +142,8 @@ TEST_CASE("requests without a token, with a wrong one, or with a revoked one get
     REQUIRE_THAT(revoked.body, Catch::Contains("revoked"));
 }
 
-TEST_CASE("token list shows name, expiry and last use, and never the token", "[integration][scim][auth]") {
+TEST_CASE("token list shows name, expiry and last use, and never the token",
+          "[integration][scim][auth]") {
     scim_fixture f;
     REQUIRE(f.call("GET", "/Users").status == 200);
     auto list = f.ctl({"token", "list", "--json"});
@@ -150,18 +160,19 @@ TEST_CASE("an Okta user lifecycle: create, look up, update, deactivate, reactiva
           "[integration][scim][okta]") {
     scim_fixture f;
     // Okta's create: string booleans, an empty groups list, the enterprise extension.
-    auto created = f.ok("POST", "/Users",
-                        {{"schemas", {user_schema, enterprise}},
-                         {"userName", "isabella.fox@example.com"},
-                         {"name", {{"givenName", "Isabella"}, {"familyName", "Fox"}}},
-                         {"emails", {{{"primary", true}, {"value", "isabella.fox@example.com"}, {"type", "work"}}}},
-                         {"displayName", "Isabella Fox"},
-                         {"externalId", "00u1fox"},
-                         {"groups", json::array()},
-                         {"password", "Tr0ub4dor&3"},
-                         {"active", "True"},
-                         {enterprise, {{"department", "Sales"}, {"manager", "boss-id"}}}},
-                        201);
+    auto created = f.ok(
+        "POST", "/Users",
+        {{"schemas", {user_schema, enterprise}},
+         {"userName", "isabella.fox@example.com"},
+         {"name", {{"givenName", "Isabella"}, {"familyName", "Fox"}}},
+         {"emails", {{{"primary", true}, {"value", "isabella.fox@example.com"}, {"type", "work"}}}},
+         {"displayName", "Isabella Fox"},
+         {"externalId", "00u1fox"},
+         {"groups", json::array()},
+         {"password", "Tr0ub4dor&3"},
+         {"active", "True"},
+         {enterprise, {{"department", "Sales"}, {"manager", "boss-id"}}}},
+        201);
     const std::string id = created["id"];
     REQUIRE(created["active"] == true);
     REQUIRE_FALSE(created.contains("password"));
@@ -170,8 +181,9 @@ TEST_CASE("an Okta user lifecycle: create, look up, update, deactivate, reactiva
     REQUIRE(created["meta"]["version"] == "W/\"1\"");
 
     // Okta looks users up by userName in any case.
-    auto found = f.ok("GET", "/Users?filter=" + filter_query("userName eq \"ISABELLA.FOX@example.com\"") +
-                                 "&startIndex=1&count=100");
+    auto found =
+        f.ok("GET", "/Users?filter=" + filter_query("userName eq \"ISABELLA.FOX@example.com\"") +
+                        "&startIndex=1&count=100");
     REQUIRE(found["totalResults"] == 1);
     REQUIRE(found["Resources"][0]["id"] == id);
     REQUIRE(found["startIndex"] == 1);
@@ -179,47 +191,59 @@ TEST_CASE("an Okta user lifecycle: create, look up, update, deactivate, reactiva
 
     // Profile update through PUT, then deactivation through PATCH replace (Okta's shape).
     auto put = f.ok("PUT", "/Users/" + id,
-                    {{"schemas", {user_schema}}, {"id", id}, {"userName", "isabella.fox@example.com"},
-                     {"name", {{"givenName", "Bella"}, {"familyName", "Fox"}}}, {"active", true}});
+                    {{"schemas", {user_schema}},
+                     {"id", id},
+                     {"userName", "isabella.fox@example.com"},
+                     {"name", {{"givenName", "Bella"}, {"familyName", "Fox"}}},
+                     {"active", true}});
     REQUIRE(put["name"]["givenName"] == "Bella");
-    auto deactivated = f.ok("PATCH", "/Users/" + id,
-                            {{"schemas", {patch_op}},
-                             {"Operations", {{{"op", "replace"}, {"value", {{"active", false}}}}}}});
+    auto deactivated =
+        f.ok("PATCH", "/Users/" + id,
+             {{"schemas", {patch_op}},
+              {"Operations", {{{"op", "replace"}, {"value", {{"active", false}}}}}}});
     REQUIRE(deactivated["active"] == false);
     // Inactive users still come back from GET and from filters.
     REQUIRE(f.ok("GET", "/Users/" + id)["active"] == false);
     REQUIRE(f.ok("GET", "/Users?filter=" + filter_query("active eq false"))["totalResults"] == 1);
-    auto reactivated = f.ok("PATCH", "/Users/" + id,
-                            {{"schemas", {patch_op}},
-                             {"Operations", {{{"op", "Replace"}, {"path", "active"}, {"value", "True"}}}}});
+    auto reactivated =
+        f.ok("PATCH", "/Users/" + id,
+             {{"schemas", {patch_op}},
+              {"Operations", {{{"op", "Replace"}, {"path", "active"}, {"value", "True"}}}}});
     REQUIRE(reactivated["active"] == true);
     f.ok("DELETE", "/Users/" + id, nullptr, 204);
     REQUIRE(f.call("GET", "/Users/" + id).status == 404);
 }
 
-TEST_CASE("an Entra user sequence: create with the enterprise extension, path-less PATCH with "
-          "path keys, then a filtered add",
-          "[integration][scim][entra]") {
+TEST_CASE(
+    "an Entra user sequence: create with the enterprise extension, path-less PATCH with "
+    "path keys, then a filtered add",
+    "[integration][scim][entra]") {
     scim_fixture f;
-    auto u = f.create_user("jdoe@contoso.com",
-                           {{"externalId", "jdoe"},
-                            {"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User", {{"x", 1}}}});
+    auto u = f.create_user(
+        "jdoe@contoso.com",
+        {{"externalId", "jdoe"},
+         {"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User", {{"x", 1}}}});
     const std::string id = u["id"];
-    auto p1 = f.ok("PATCH", "/Users/" + id,
-                   {{"schemas", {patch_op}},
-                    {"Operations",
-                     {{{"op", "Replace"},
-                       {"value", {{"name.givenName", "John"}, {enterprise + ":department", "R&D"}}}}}}});
+    auto p1 =
+        f.ok("PATCH", "/Users/" + id,
+             {{"schemas", {patch_op}},
+              {"Operations",
+               {{{"op", "Replace"},
+                 {"value", {{"name.givenName", "John"}, {enterprise + ":department", "R&D"}}}}}}});
     REQUIRE(p1["name"]["givenName"] == "John");
     REQUIRE(p1[enterprise]["department"] == "R&D");
     auto p2 = f.ok("PATCH", "/Users/" + id,
                    {{"schemas", {patch_op}},
                     {"Operations",
-                     {{{"op", "Add"}, {"path", "phoneNumbers[type eq \"mobile\"].value"}, {"value", "+1 555 0100"}}}}});
+                     {{{"op", "Add"},
+                       {"path", "phoneNumbers[type eq \"mobile\"].value"},
+                       {"value", "+1 555 0100"}}}}});
     auto p3 = f.ok("PATCH", "/Users/" + id,
                    {{"schemas", {patch_op}},
                     {"Operations",
-                     {{{"op", "Add"}, {"path", "phoneNumbers[type eq \"mobile\"].value"}, {"value", "+1 555 0199"}}}}});
+                     {{{"op", "Add"},
+                       {"path", "phoneNumbers[type eq \"mobile\"].value"},
+                       {"value", "+1 555 0199"}}}}});
     REQUIRE(p3["phoneNumbers"].size() == 1);
     REQUIRE(p3["phoneNumbers"][0]["value"] == "+1 555 0199");
     (void)p2;
@@ -230,7 +254,8 @@ TEST_CASE("a taken userName, in any case, gets 409 uniqueness and appends nothin
     scim_fixture f;
     f.create_user("bjensen@example.com");
     const auto before = f.last_seq();
-    auto r = f.call("POST", "/Users", {{"schemas", {user_schema}}, {"userName", "BJENSEN@example.com"}});
+    auto r =
+        f.call("POST", "/Users", {{"schemas", {user_schema}}, {"userName", "BJENSEN@example.com"}});
     REQUIRE(r.status == 409);
     REQUIRE(json::parse(r.body)["scimType"] == "uniqueness");
     REQUIRE(f.last_seq() == before);
@@ -239,9 +264,9 @@ TEST_CASE("a taken userName, in any case, gets 409 uniqueness and appends nothin
 TEST_CASE("bad input gets the right SCIM error and appends nothing", "[integration][scim]") {
     scim_fixture f;
     const auto before = f.last_seq();
-    auto malformed = f.conn->request("POST", "/scim/v2/Users", "{not json",
-                                     {{"Authorization", "Bearer " + f.token},
-                                      {"Content-Type", "application/json"}});
+    auto malformed = f.conn->request(
+        "POST", "/scim/v2/Users", "{not json",
+        {{"Authorization", "Bearer " + f.token}, {"Content-Type", "application/json"}});
     REQUIRE(malformed.status == 400);
     REQUIRE(json::parse(malformed.body)["scimType"] == "invalidSyntax");
     auto no_name = f.call("POST", "/Users", {{"schemas", {user_schema}}, {"displayName", "x"}});
@@ -262,14 +287,19 @@ TEST_CASE("a group push: create with members, add and remove members, list witho
     const std::string b = f.create_user("b@example.com")["id"];
     const std::string c = f.create_user("c@example.com")["id"];
     auto g = f.ok("POST", "/Groups",
-                  {{"schemas", {group_schema}}, {"displayName", "Engineering"}, {"members", {{{"value", a}}}}}, 201);
+                  {{"schemas", {group_schema}},
+                   {"displayName", "Engineering"},
+                   {"members", {{{"value", a}}}}},
+                  201);
     const std::string gid = g["id"];
     REQUIRE(g["members"].size() == 1);
     // Several members in one Add, one with "$ref": null (Entra).
     f.ok("PATCH", "/Groups/" + gid,
          {{"schemas", {patch_op}},
           {"Operations",
-           {{{"op", "Add"}, {"path", "members"}, {"value", {{{"value", b}, {"$ref", nullptr}}, {{"value", c}}}}}}}},
+           {{{"op", "Add"},
+             {"path", "members"},
+             {"value", {{{"value", b}, {"$ref", nullptr}}, {{"value", c}}}}}}}},
          204);
     REQUIRE(f.ok("GET", "/Groups/" + gid)["members"].size() == 3);
     // Remove one by a value filter, and one by a value array: only those listed go.
@@ -285,11 +315,13 @@ TEST_CASE("a group push: create with members, add and remove members, list witho
     REQUIRE(after["members"].size() == 1);
     REQUIRE(after["members"][0]["value"] == c);
     // Okta's rename includes the group's own id in the value.
-    auto renamed = f.ok("PATCH", "/Groups/" + gid,
-                        {{"schemas", {patch_op}},
-                         {"Operations", {{{"op", "replace"}, {"value", {{"id", gid}, {"displayName", "Eng"}}}}}}});
+    auto renamed = f.ok(
+        "PATCH", "/Groups/" + gid,
+        {{"schemas", {patch_op}},
+         {"Operations", {{{"op", "replace"}, {"value", {{"id", gid}, {"displayName", "Eng"}}}}}}});
     REQUIRE(renamed["displayName"] == "Eng");
-    auto listed = f.ok("GET", "/Groups?excludedAttributes=members&filter=" + filter_query("displayName eq \"eng\""));
+    auto listed = f.ok("GET", "/Groups?excludedAttributes=members&filter=" +
+                                  filter_query("displayName eq \"eng\""));
     REQUIRE(listed["totalResults"] == 1);
     REQUIRE_FALSE(listed["Resources"][0].contains("members"));
     // Deleting a member user removes it from the group.
@@ -304,9 +336,11 @@ TEST_CASE("ETags: a stale If-Match gets 412 and the current If-None-Match gets 3
     const std::string id = u["id"];
     const std::string v1 = u["meta"]["version"];
     f.ok("PATCH", "/Users/" + id,
-         {{"schemas", {patch_op}}, {"Operations", {{{"op", "replace"}, {"path", "title"}, {"value", "CTO"}}}}});
+         {{"schemas", {patch_op}},
+          {"Operations", {{{"op", "replace"}, {"path", "title"}, {"value", "CTO"}}}}});
     auto stale = f.call("PATCH", "/Users/" + id,
-                        {{"schemas", {patch_op}}, {"Operations", {{{"op", "replace"}, {"path", "title"}, {"value", "x"}}}}},
+                        {{"schemas", {patch_op}},
+                         {"Operations", {{{"op", "replace"}, {"path", "title"}, {"value", "x"}}}}},
                         {{"If-Match", v1}});
     REQUIRE(stale.status == 412);
     auto current = f.call("GET", "/Users/" + id);
@@ -325,10 +359,12 @@ TEST_CASE("while provisioning is disabled SCIM requests are refused and change n
     REQUIRE_THAT(r.body, Catch::Contains("disabled"));
     REQUIRE(f.last_seq() == before);
     REQUIRE(f.ctl({"provisioning", "enable"}).code() == 0);
-    REQUIRE(f.call("POST", "/Users", {{"schemas", {user_schema}}, {"userName", "x@example.com"}}).status == 201);
+    REQUIRE(f.call("POST", "/Users", {{"schemas", {user_schema}}, {"userName", "x@example.com"}})
+                .status == 201);
 }
 
-TEST_CASE("a password is never returned and never reaches the log in clear", "[integration][scim][secrets]") {
+TEST_CASE("a password is never returned and never reaches the log in clear",
+          "[integration][scim][secrets]") {
     scim_fixture f;
     auto u = f.create_user("secret@example.com", {{"password", "Sup3r-S3cret-Pw"}});
     REQUIRE_FALSE(f.ok("GET", "/Users/" + u["id"].get<std::string>()).contains("password"));
@@ -340,7 +376,8 @@ TEST_CASE("a password is never returned and never reaches the log in clear", "[i
     REQUIRE(dump.out.find("{CRYPT}$6$") != std::string::npos);
 }
 
-TEST_CASE("discovery describes Users with the enterprise extension and Groups", "[integration][scim]") {
+TEST_CASE("discovery describes Users with the enterprise extension and Groups",
+          "[integration][scim]") {
     scim_fixture f;
     auto spc = f.ok("GET", "/ServiceProviderConfig");
     REQUIRE(spc["patch"]["supported"] == true);
@@ -364,14 +401,21 @@ TEST_CASE("after random operations a restarted daemon answers every GET identica
         if (pick <= 1 || users.empty()) {
             users.push_back(f.create_user("user" + n + "@example.com", {{"title", "t" + n}})["id"]);
         } else if (pick == 2 || groups.empty()) {
-            groups.push_back(f.ok("POST", "/Groups", {{"schemas", {group_schema}}, {"displayName", "g" + n}}, 201)["id"]);
+            groups.push_back(f.ok("POST", "/Groups",
+                                  {{"schemas", {group_schema}}, {"displayName", "g" + n}},
+                                  201)["id"]);
         } else if (pick == 3) {
             f.call("PATCH", "/Groups/" + groups[rng() % groups.size()],
                    {{"schemas", {patch_op}},
-                    {"Operations", {{{"op", "add"}, {"path", "members"}, {"value", {{{"value", users[rng() % users.size()]}}}}}}}});
+                    {"Operations",
+                     {{{"op", "add"},
+                       {"path", "members"},
+                       {"value", {{{"value", users[rng() % users.size()]}}}}}}}});
         } else if (pick == 4) {
-            f.call("PATCH", "/Users/" + users[rng() % users.size()],
-                   {{"schemas", {patch_op}}, {"Operations", {{{"op", "replace"}, {"value", {{"active", rng() % 2 == 0}}}}}}});
+            f.call(
+                "PATCH", "/Users/" + users[rng() % users.size()],
+                {{"schemas", {patch_op}},
+                 {"Operations", {{{"op", "replace"}, {"value", {{"active", rng() % 2 == 0}}}}}}});
         } else if (pick == 5) {
             const auto victim = rng() % users.size();
             f.call("DELETE", "/Users/" + users[victim]);
@@ -430,4 +474,66 @@ TEST_CASE("paging returns stable pages with integer totals, and count=0 only cou
                           {"attributes", {"userName"}}});
     REQUIRE(searched["totalResults"] == 1);
     REQUIRE_FALSE(searched["Resources"][0].contains("active"));
+}
+
+TEST_CASE("bulk runs operations in order, resolves bulkId references and stops at failOnErrors",
+          "[integration][scim][bulk]") {
+    scim_fixture f;
+    const std::string bulk_schema = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+    auto r = f.ok(
+        "POST", "/Bulk",
+        {{"schemas", {bulk_schema}},
+         {"Operations",
+          {{{"method", "POST"},
+            {"path", "/Users"},
+            {"bulkId", "alice"},
+            {"data", {{"schemas", {user_schema}}, {"userName", "alice@example.com"}}}},
+           {{"method", "POST"},
+            {"path", "/Groups"},
+            {"bulkId", "admins"},
+            {"data",
+             {{"schemas", {group_schema}},
+              {"displayName", "Admins"},
+              {"members", {{{"value", "bulkId:alice"}, {"type", "User"}}}}}}},
+           {{"method", "PATCH"},
+            {"path", "/Users/bulkId:alice"},
+            {"data",
+             {{"schemas", {patch_op}},
+              {"Operations", {{{"op", "replace"}, {"path", "title"}, {"value", "Boss"}}}}}}}}}});
+    REQUIRE(r["schemas"][0] == "urn:ietf:params:scim:api:messages:2.0:BulkResponse");
+    REQUIRE(r["Operations"].size() == 3);
+    REQUIRE(r["Operations"][0]["status"] == "201");
+    REQUIRE(r["Operations"][0]["bulkId"] == "alice");
+    const std::string location = r["Operations"][0]["location"];
+    const std::string alice = location.substr(location.rfind('/') + 1);
+    REQUIRE(r["Operations"][1]["status"] == "201");
+    REQUIRE(r["Operations"][2]["status"] == "200");
+    REQUIRE(f.ok("GET", "/Users/" + alice)["title"] == "Boss");
+    auto groups = f.ok("GET", "/Groups?filter=" + filter_query("displayName eq \"Admins\""));
+    REQUIRE(groups["Resources"][0]["members"][0]["value"] == alice);
+
+    // failOnErrors 1: the duplicate fails, and nothing after it runs.
+    auto stopped =
+        f.ok("POST", "/Bulk",
+             {{"schemas", {bulk_schema}},
+              {"failOnErrors", 1},
+              {"Operations",
+               {{{"method", "POST"},
+                 {"path", "/Users"},
+                 {"data", {{"schemas", {user_schema}}, {"userName", "alice@example.com"}}}},
+                {{"method", "POST"},
+                 {"path", "/Users"},
+                 {"data", {{"schemas", {user_schema}}, {"userName", "never@example.com"}}}}}}});
+    REQUIRE(stopped["Operations"].size() == 1);
+    REQUIRE(stopped["Operations"][0]["status"] == "409");
+    REQUIRE(f.ok("GET", "/Users?filter=" +
+                            filter_query("userName eq \"never@example.com\""))["totalResults"] ==
+            0);
+
+    auto dangling =
+        f.ok("POST", "/Bulk",
+             {{"schemas", {bulk_schema}},
+              {"Operations", {{{"method", "DELETE"}, {"path", "/Users/bulkId:nobody"}}}}});
+    REQUIRE(dangling["Operations"][0]["status"] == "409");
+    REQUIRE(f.ok("GET", "/ServiceProviderConfig")["bulk"]["supported"] == true);
 }

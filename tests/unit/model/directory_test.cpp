@@ -7,8 +7,8 @@
 #include "support/test_support.hpp"
 
 namespace el = scimsync::eventlog;
-using scimsync::model::directory;
 using nlohmann::json;
+using scimsync::model::directory;
 
 namespace {
 
@@ -28,16 +28,20 @@ el::event ev(std::string type, std::string stream, json data) {
 el::event user_created(const std::string& id, const std::string& name, std::string ext = "") {
     json res{{"id", id}, {"userName", name}};
     if (!ext.empty()) res["externalId"] = ext;
-    return ev("UserCreated", "User/" + id, {{"id", id}, {"resource", res}, {"password_hash", nullptr}});
+    return ev("UserCreated", "User/" + id,
+              {{"id", id}, {"resource", res}, {"password_hash", nullptr}});
 }
 
-el::event group_created(const std::string& id, const std::string& name, json members = json::array()) {
-    return ev("GroupCreated", "Group/" + id,
-              {{"id", id}, {"resource", {{"id", id}, {"displayName", name}}}, {"members", members}});
+el::event group_created(const std::string& id, const std::string& name,
+                        json members = json::array()) {
+    return ev(
+        "GroupCreated", "Group/" + id,
+        {{"id", id}, {"resource", {{"id", id}, {"displayName", name}}}, {"members", members}});
 }
 
 el::event members_changed(const std::string& id, json added, json removed) {
-    return ev("GroupMembersChanged", "Group/" + id, {{"id", id}, {"added", added}, {"removed", removed}});
+    return ev("GroupMembersChanged", "Group/" + id,
+              {{"id", id}, {"added", added}, {"removed", removed}});
 }
 
 void apply_all(directory& d, const std::vector<el::event>& events) {
@@ -50,7 +54,8 @@ void apply_all(directory& d, const std::vector<el::event>& events) {
 
 }  // namespace
 
-TEST_CASE("users are found by id, by userName in any case, and by externalId", "[model][directory]") {
+TEST_CASE("users are found by id, by userName in any case, and by externalId",
+          "[model][directory]") {
     directory d;
     apply_all(d, {user_created("u1", "BJensen@Example.com", "00u1")});
     REQUIRE(d.user("u1")->user_name == "BJensen@Example.com");
@@ -99,9 +104,10 @@ TEST_CASE("deleting a user removes it from its groups and changes their version"
 
 TEST_CASE("deleting a group removes it from groups that nest it", "[model][directory]") {
     directory d;
-    apply_all(d, {group_created("inner", "Inner"),
-                  group_created("outer", "Outer", json::array({{{"value", "inner"}, {"type", "Group"}}})),
-                  ev("GroupDeleted", "Group/inner", {{"id", "inner"}})});
+    apply_all(
+        d, {group_created("inner", "Inner"),
+            group_created("outer", "Outer", json::array({{{"value", "inner"}, {"type", "Group"}}})),
+            ev("GroupDeleted", "Group/inner", {{"id", "inner"}})});
     REQUIRE(d.members("outer")->empty());
     REQUIRE(d.group_by_name("inner") == nullptr);
 }
@@ -109,8 +115,11 @@ TEST_CASE("deleting a group removes it from groups that nest it", "[model][direc
 TEST_CASE("tokens and the provisioning switch are folded", "[model][directory]") {
     directory d;
     apply_all(d, {ev("TokenIssued", "Token/t1",
-                     {{"id", "t1"}, {"name", "okta"}, {"hash", "sha256:00"},
-                      {"created", "2026-11-22T10:00:00Z"}, {"expires", nullptr}}),
+                     {{"id", "t1"},
+                      {"name", "okta"},
+                      {"hash", "sha256:00"},
+                      {"created", "2026-11-22T10:00:00Z"},
+                      {"expires", nullptr}}),
                   ev("ProvisioningDisabled", "Provisioning", json::object())});
     REQUIRE(d.token("t1")->name == "okta");
     REQUIRE_FALSE(d.token("t1")->expires.has_value());
@@ -124,11 +133,15 @@ TEST_CASE("tokens and the provisioning switch are folded", "[model][directory]")
 TEST_CASE("a serialised directory restores to an equal one", "[model][directory]") {
     directory d;
     apply_all(d, {user_created("u1", "a", "x1"), user_created("u2", "b"),
-                  group_created("g1", "Eng", json::array({{{"value", "u1"}, {"type", "User"}},
-                                                          {{"value", "u2"}, {"type", "User"}}})),
+                  group_created("g1", "Eng",
+                                json::array({{{"value", "u1"}, {"type", "User"}},
+                                             {{"value", "u2"}, {"type", "User"}}})),
                   ev("TokenIssued", "Token/t1",
-                     {{"id", "t1"}, {"name", "okta"}, {"hash", "sha256:00"},
-                      {"created", "2026-11-22T10:00:00Z"}, {"expires", "2027-01-01T00:00:00Z"}})});
+                     {{"id", "t1"},
+                      {"name", "okta"},
+                      {"hash", "sha256:00"},
+                      {"created", "2026-11-22T10:00:00Z"},
+                      {"expires", "2027-01-01T00:00:00Z"}})});
     auto back = directory::deserialize(d.serialize());
     REQUIRE(back.has_value());
     REQUIRE(*back == d);
@@ -136,9 +149,10 @@ TEST_CASE("a serialised directory restores to an equal one", "[model][directory]
     REQUIRE(back->groups_of("u2")->count("g1") == 1);
 }
 
-TEST_CASE("replaying random operations from the log gives the same directory, with or without "
-          "a snapshot",
-          "[model][directory][replay]") {
+TEST_CASE(
+    "replaying random operations from the log gives the same directory, with or without "
+    "a snapshot",
+    "[model][directory][replay]") {
     scimsync::testing::temp_dir dir;
     auto log = el::file_log::open({.dir = dir.path() / "log", .mode = el::durability::none});
     REQUIRE(log.has_value());
@@ -157,8 +171,9 @@ TEST_CASE("replaying random operations from the log gives the same directory, wi
             groups.push_back("g" + n);
         } else if (pick == 2) {
             const auto& g = groups[rng() % groups.size()];
-            e = members_changed(g, json::array({{{"value", users[rng() % users.size()]}, {"type", "User"}}}),
-                                json::array({users[rng() % users.size()]}));
+            e = members_changed(
+                g, json::array({{{"value", users[rng() % users.size()]}, {"type", "User"}}}),
+                json::array({users[rng() % users.size()]}));
         } else if (pick == 3) {
             const auto& u = users[rng() % users.size()];
             e = ev("UserReplaced", "User/" + u,

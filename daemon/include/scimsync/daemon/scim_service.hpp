@@ -26,8 +26,8 @@ namespace scimsync::daemon {
 
 struct scim_options {
     std::string base_path = "/scim/v2";
-    std::size_t max_results = 1000;        // largest page; advertised as filter.maxResults
-    std::size_t default_count = 100;       // page size when the client gives no count
+    std::size_t max_results = 1000;   // largest page; advertised as filter.maxResults
+    std::size_t default_count = 100;  // page size when the client gives no count
     std::size_t bulk_max_operations = 1000;
     std::size_t bulk_max_payload = 1u << 20;
     std::optional<eventlog::snapshot_store> snapshots;

@@ -28,7 +28,7 @@
 namespace scimsync::model {
 
 struct resource_state {
-    std::string json;           // the stored resource, compact (includes "id")
+    std::string json;  // the stored resource, compact (includes "id")
     eventlog::utc_time created{};
     eventlog::utc_time last_modified{};
     std::uint64_t version = 0;  // events applied to this resource so far: the ETag W/"<version>"
