@@ -44,10 +44,13 @@ to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms
 
 hello_rps=""
 printf '%-34s %12s %8s %9s %9s %10s\n' "scenario" "req/s" "of hello" "p50 ms" "p99 ms" "errors"
-for scenario in healthz get_user filter_user post_user patch_user add_member; do
+for scenario in ${SCENARIOS:-healthz get_user filter_user post_user patch_user add_member}; do
   rps=(); p50=(); p99=(); errs=0
   for run in $(seq 1 "$RUNS"); do
     out=$(SCIM_RUN=$run wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
+    if ! echo "$out" | grep -q "Requests/sec"; then
+      echo "wrk gave no figures for $scenario:" >&2; echo "$out" >&2; continue
+    fi
     rps+=("$(echo "$out" | awk '/Requests\/sec/ {print $2}')")
     p50+=("$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)")
     p99+=("$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)")

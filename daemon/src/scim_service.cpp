@@ -1121,6 +1121,7 @@ scim_service::~scim_service() {
 el::result<void> scim_service::start() {
     el::runner_options ro;
     ro.snapshots = impl_->opt.snapshots;
+    ro.snapshot_every_events = impl_->opt.snapshot_every_events;
     ro.upcast = &model::catalogue();
     ro.notice = impl_->opt.notice;
     ro.on_applied = [p = impl_.get()](el::seq_no s) { p->on_applied(s); };
