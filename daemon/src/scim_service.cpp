@@ -465,15 +465,37 @@ struct scim_service::impl {
         return secrets::uuid_v4();
     }
 
+    // The common start of POST and PUT: authentication and the provisioning switch, the body,
+    // its normalisation. On failure the error has been sent and nullopt is returned.
+    struct write_request {
+        std::string actor;
+        scim::normalized input;
+    };
+    std::optional<write_request> read_write_request(const scim::resource_type& type,
+                                                    const http_request& req, respond_fn& respond) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) {
+            respond(std::move(*r));
+            return std::nullopt;
+        }
+        auto body = body_json(req);
+        if (!body) {
+            respond(error_response(body.error()));
+            return std::nullopt;
+        }
+        auto n = scim::normalize(type, *body);
+        if (!n) {
+            respond(error_response(n.error()));
+            return std::nullopt;
+        }
+        return write_request{std::get<std::string>(g), std::move(*n)};
+    }
+
     // ---- commands: users ----------------------------------------------------------------
     void create_user(http_request req, respond_fn respond) {
-        auto g = gate(req);
-        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
-        const auto actor = std::get<std::string>(g);
-        auto body = body_json(req);
-        if (!body) return respond(error_response(body.error()));
-        auto n = scim::normalize(scim::user_type(), *body);
-        if (!n) return respond(error_response(n.error()));
+        auto w = read_write_request(scim::user_type(), req, respond);
+        if (!w) return;
+        auto* n = &w->input;
         std::lock_guard lk(cmd_mu);
         const std::string user_name = n->resource.value("userName", std::string());
         if (write.user_by_name(user_name) != nullptr)
@@ -485,7 +507,7 @@ struct scim_service::impl {
         data["password_hash"] =
             n->password ? json(secrets::hash_password(*n->password)) : json(nullptr);
         submit_and_respond({make_event(names::user_created, "User/" + id, std::move(data), "scim",
-                                       actor, request_id(req))},
+                                       w->actor, request_id(req))},
                            std::move(respond),
                            [this, id] { return single(scim::user_type(), id, 201); });
     }
@@ -516,18 +538,15 @@ struct scim_service::impl {
     }
 
     void put_user(http_request req, respond_fn respond) {
-        auto g = gate(req);
-        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
-        auto body = body_json(req);
-        if (!body) return respond(error_response(body.error()));
-        auto n = scim::normalize(scim::user_type(), *body);
-        if (!n) return respond(error_response(n.error()));
+        auto w = read_write_request(scim::user_type(), req, respond);
+        if (!w) return;
+        auto* n = &w->input;
         const std::string id = req.path_params.at("id");
         std::lock_guard lk(cmd_mu);
         const auto* current = write.user(id);
         if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
-        replace_user(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource),
+        replace_user(req, std::move(respond), w->actor, id, std::move(n->resource),
                      std::move(n->password));
     }
 
@@ -570,12 +589,9 @@ struct scim_service::impl {
     }
 
     void create_group(http_request req, respond_fn respond) {
-        auto g = gate(req);
-        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
-        auto body = body_json(req);
-        if (!body) return respond(error_response(body.error()));
-        auto n = scim::normalize(scim::group_type(), *body);
-        if (!n) return respond(error_response(n.error()));
+        auto w = read_write_request(scim::group_type(), req, respond);
+        if (!w) return;
+        auto* n = &w->input;
         std::lock_guard lk(cmd_mu);
         const std::string name = n->resource.value("displayName", std::string());
         if (write.group_by_name(name) != nullptr)
@@ -589,7 +605,7 @@ struct scim_service::impl {
         submit_and_respond(
             {make_event(names::group_created, "Group/" + id,
                         {{"id", id}, {"resource", n->resource}, {"members", members}}, "scim",
-                        std::get<std::string>(g), request_id(req))},
+                        w->actor, request_id(req))},
             std::move(respond), [this, id] { return single(scim::group_type(), id, 201); });
     }
 
@@ -637,20 +653,16 @@ struct scim_service::impl {
     }
 
     void put_group(http_request req, respond_fn respond) {
-        auto g = gate(req);
-        if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
-        auto body = body_json(req);
-        if (!body) return respond(error_response(body.error()));
-        auto n = scim::normalize(scim::group_type(), *body);
-        if (!n) return respond(error_response(n.error()));
+        auto w = read_write_request(scim::group_type(), req, respond);
+        if (!w) return;
+        auto* n = &w->input;
         const std::string id = req.path_params.at("id");
         std::lock_guard lk(cmd_mu);
         const auto* current = write.group(id);
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
         // PUT replaces everything, members included: an absent members list means no members.
-        replace_group(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource),
-                      true);
+        replace_group(req, std::move(respond), w->actor, id, std::move(n->resource), true);
     }
 
     // Membership-only PATCH (what Okta and Entra send for group pushes) as a delta, without
