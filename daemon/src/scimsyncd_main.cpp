@@ -191,6 +191,9 @@ int serve(const sd::daemon_config& config) {
 
 int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
+    // A file-size limit must surface as EFBIG on the write (handled: the log stops taking
+    // writes and we exit for a restart), not as a signal that kills us mid-write.
+    std::signal(SIGXFSZ, SIG_IGN);
 
     CLI::App app{"scimsyncd: SCIM 2.0 provisioning sync daemon"};
     app.set_version_flag("--version", std::string("scimsyncd ") + SCIMSYNC_VERSION);

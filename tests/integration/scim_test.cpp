@@ -537,3 +537,65 @@ TEST_CASE("bulk runs operations in order, resolves bulkId references and stops a
     REQUIRE(dangling["Operations"][0]["status"] == "409");
     REQUIRE(f.ok("GET", "/ServiceProviderConfig")["bulk"]["supported"] == true);
 }
+
+TEST_CASE(
+    "when the log cannot be written the daemon refuses writes, exits 1, and every "
+    "acknowledged user survives the restart",
+    "[integration][scim][failure]") {
+    temp_dir dir;
+    daemon_options o;
+    o.dir = dir.path();
+    o.durability = "batch";
+    auto argv = o.resolved().argv();
+    // A real write failure: a file-size limit just above the first preallocated MiB of the
+    // segment, so the log fails with EFBIG once its data outgrows it.
+    argv.insert(argv.begin(), {"/usr/bin/prlimit", "--fsize=1200000"});
+    write_file(o.resolved().config, "");
+    child_process daemon(argv);
+    auto line = daemon.read_line(std::chrono::seconds(20));
+    INFO(daemon.err());
+    REQUIRE(line.has_value());
+    const std::string url = line->substr(std::string("listening on http://").size());
+    const auto colon = url.rfind(':');
+    http_connection conn(url.substr(0, colon), std::uint16_t(std::stoi(url.substr(colon + 1))));
+    auto created = run_binary("scimsyncctl", {"--socket", (dir.path() / "admin.sock").string(),
+                                              "token", "create", "--name", "t", "--json"});
+    REQUIRE(created.code() == 0);
+    const std::string token = json::parse(created.out)["token"];
+    std::vector<std::string> acknowledged;
+    int failed_status = 0;
+    for (int i = 0; i < 20000 && failed_status == 0; ++i) {
+        json body{{"schemas", {user_schema}},
+                  {"userName", "user" + std::to_string(i) + "@example.com"},
+                  {"title", std::string(300, 'x')}};
+        auto r = conn.request(
+            "POST", "/scim/v2/Users", body.dump(),
+            {{"Authorization", "Bearer " + token}, {"Content-Type", "application/scim+json"}});
+        if (r.status == 201)
+            acknowledged.push_back(json::parse(r.body)["id"]);
+        else
+            failed_status = r.status;
+    }
+    REQUIRE(failed_status == 503);
+    REQUIRE(acknowledged.size() > 100);
+    auto status = daemon.wait(std::chrono::seconds(30));
+    REQUIRE(status.has_value());
+    REQUIRE(status->code == 1);
+    REQUIRE(daemon.wait_err_contains("restart runs recovery", std::chrono::seconds(5)));
+
+    // Restarted without the limit: recovery runs, and every acknowledged user is there.
+    daemon_options again;
+    again.dir = dir.path();
+    again.durability = "batch";
+    daemon_process restarted(again);
+    http_connection c2(restarted.host(), restarted.port());
+    for (const auto& id : acknowledged) {
+        auto r =
+            c2.request("GET", "/scim/v2/Users/" + id, "", {{"Authorization", "Bearer " + token}});
+        INFO(id);
+        REQUIRE(r.status == 200);
+    }
+    REQUIRE(
+        run_binary("scimsyncctl", {"--data-dir", (dir.path() / "data").string(), "log", "verify"})
+            .code() == 0);
+}
