@@ -26,8 +26,6 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view list_schema = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-constexpr std::string_view patch_schema = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-constexpr std::string_view search_schema = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 http_response error_response(const scim::scim_error& e) {
     return scim_error(e.status, e.detail, e.scim_type);
@@ -517,7 +515,7 @@ struct scim_service::impl {
                       const std::string& id, json resource, std::optional<std::string> password) {
         const std::string user_name = resource.value("userName", std::string());
         if (const auto* other = write.user_by_name(user_name); other != nullptr) {
-            if (json::parse(other->json).value("id", std::string()) != id)
+            if (other != write.user(id))
                 return respond(scim_error(409, "userName \"" + user_name + "\" is already taken",
                                           "uniqueness"));
         }
@@ -614,7 +612,7 @@ struct scim_service::impl {
                        const std::string& id, json resource, bool members_given) {
         const std::string name = resource.value("displayName", std::string());
         if (const auto* other = write.group_by_name(name); other != nullptr) {
-            if (json::parse(other->json).value("id", std::string()) != id)
+            if (other != write.group(id))
                 return respond(
                     scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
         }
@@ -1251,8 +1249,6 @@ void scim_service::add_routes(router& routes) {
                 return scim_json(200, scim::to_json(*sc));
         return scim_error(404, "no schema " + r.path_params.at("id"));
     });
-    (void)patch_schema;
-    (void)search_schema;
 }
 
 namespace {
