@@ -118,6 +118,13 @@ const event_catalogue& catalogue() {
                true,
                "SCIM provisioning was switched off; SCIM requests are refused until enabled",
                {}});
+        c.add({"LdapEntryChanged",
+               1,
+               "LdapEntry",
+               false,
+               "an entry was changed in LDAP by someone other than the bridge (from the "
+               "accesslog); data holds the diff, its author and the drift decision",
+               {"dn", "change", "attributes", "modifier", "csn", "accesslog_entry"}});
         c.add({"ProvisioningEnabled",
                1,
                "Provisioning",

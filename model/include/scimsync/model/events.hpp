@@ -67,6 +67,7 @@ inline constexpr const char* token_issued = "TokenIssued";
 inline constexpr const char* token_revoked = "TokenRevoked";
 inline constexpr const char* provisioning_disabled = "ProvisioningDisabled";
 inline constexpr const char* provisioning_enabled = "ProvisioningEnabled";
+inline constexpr const char* ldap_entry_changed = "LdapEntryChanged";
 }  // namespace event_names
 
 }  // namespace scimsync::model
