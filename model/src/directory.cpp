@@ -5,6 +5,7 @@
 
 #include "scimsync/eventlog/event_json.hpp"
 #include "scimsync/model/events.hpp"
+#include "scimsync/model/json_text.hpp"
 
 namespace scimsync::model {
 
@@ -38,15 +39,88 @@ auto find_ptr(const Map& m, std::string_view key) -> const typename Map::mapped_
 
 }  // namespace
 
+// What a user event says, however it was read.
+struct directory::user_fact {
+    std::string id;
+    std::string resource;  // compact JSON text of the resource ("" for UserDeleted)
+    std::string user_name;
+    std::string external_id;
+    bool password_given = false;  // password_hash present (string or null)
+    std::optional<std::string> password_hash;
+};
+
+namespace {
+
+// The fast path: canonical data taken apart as text. nullopt sends the event to nlohmann.
+std::optional<std::string> canonical_string(std::string_view token) {
+    if (token.empty() || token.front() != '"') return std::string();  // not a string: no value
+    return json_text::string_value(token);
+}
+
+}  // namespace
+
 el::result<void> directory::apply(const el::event& e) {
     const auto* type = catalogue().find(e.type);
     if (type == nullptr) return malformed(e, "unknown event type");
-    if (type->stream_kind == "User" || type->stream_kind == "Group" ||
-        type->stream_kind == "Token") {
+    if (type->stream_kind == "User") {
+        user_fact f;
+        bool fast = false;
+        if (auto members = json_text::canonical_members(e.data)) {
+            fast = true;
+            std::string_view resource;
+            for (const auto& m : *members) {
+                if (m.key == "id") {
+                    auto v = canonical_string(m.value);
+                    fast = fast && v.has_value();
+                    if (v) f.id = std::move(*v);
+                } else if (m.key == "resource") {
+                    resource = m.value;
+                } else if (m.key == "password_hash") {
+                    f.password_given = true;
+                    if (m.value.front() == '"') f.password_hash = json_text::string_value(m.value);
+                }
+            }
+            if (fast && e.type != names::user_deleted) {
+                // A non-object resource is malformed; the slow path says so.
+                auto fields = json_text::canonical_members(resource);
+                fast = fields.has_value();
+                if (fast) {
+                    f.resource = std::string(resource);
+                    for (const auto& m : *fields) {
+                        if (m.key != "userName" && m.key != "externalId") continue;
+                        auto v = canonical_string(m.value);
+                        if (!v) fast = false;
+                        (m.key == "userName" ? f.user_name : f.external_id) = v ? *v : "";
+                    }
+                }
+            }
+        }
+        if (!fast) {
+            f = user_fact{};
+            auto data = json::parse(e.data, nullptr, false);
+            if (!data.is_object() || string_at(data, "id").empty())
+                return malformed(e, "data is not an object with an id");
+            f.id = string_at(data, "id");
+            if (e.type != names::user_deleted) {
+                auto res = data.find("resource");
+                if (res == data.end() || !res->is_object())
+                    return malformed(e, "resource is not an object");
+                f.resource = res->dump();
+                f.user_name = string_at(*res, "userName");
+                f.external_id = string_at(*res, "externalId");
+            }
+            if (auto ph = data.find("password_hash"); ph != data.end()) {
+                f.password_given = true;
+                if (ph->is_string()) f.password_hash = ph->get<std::string>();
+            }
+        }
+        if (f.id.empty()) return malformed(e, "data is not an object with an id");
+        return apply_user(e, std::move(f));
+    }
+    if (type->stream_kind == "Group" || type->stream_kind == "Token") {
         auto data = json::parse(e.data, nullptr, false);
         if (!data.is_object() || string_at(data, "id").empty())
             return malformed(e, "data is not an object with an id");
-        if (type->stream_kind == "User") return apply_user(e, data);
         if (type->stream_kind == "Group") return apply_group(e, data);
         const std::string id = data["id"];
         if (e.type == names::token_issued) {
@@ -73,8 +147,8 @@ el::result<void> directory::apply(const el::event& e) {
     return {};
 }
 
-el::result<void> directory::apply_user(const el::event& e, const json& data) {
-    const std::string id = data["id"];
+el::result<void> directory::apply_user(const el::event& e, user_fact f) {
+    const std::string& id = f.id;
     if (e.type == names::user_deleted) {
         auto it = users_.find(id);
         if (it == users_.end()) return {};
@@ -83,30 +157,28 @@ el::result<void> directory::apply_user(const el::event& e, const json& data) {
         drop_memberships_of(id, e.time);
         return {};
     }
-    auto res = data.find("resource");
-    if (res == data.end() || !res->is_object()) return malformed(e, "resource is not an object");
-    auto existing = users_.find(id);
-    user_state u;
-    if (existing != users_.end()) {
-        u = existing->second;
-        unindex_user(id, existing->second);
-    } else {
+    auto [it, created] = users_.try_emplace(id);
+    user_state& u = it->second;
+    if (created) {
         u.created = e.time;
+        u.owner = intern_owner(e.actor);
+    } else {
+        unindex_user(id, u);
     }
-    u.json = res->dump();
-    u.user_name = string_at(*res, "userName");
-    u.external_id = string_at(*res, "externalId");
+    u.json = std::move(f.resource);
+    u.user_name = std::move(f.user_name);
+    u.external_id = std::move(f.external_id);
     u.last_modified = e.time;
     ++u.version;
-    if (auto ph = data.find("password_hash"); ph != data.end()) {
-        if (ph->is_string())
-            u.password_hash = ph->get<std::string>();
-        else
-            u.password_hash.reset();
-    }
+    if (f.password_given) u.password_hash = std::move(f.password_hash);
     index_user(id, u);
-    users_[id] = std::move(u);
     return {};
+}
+
+std::uint32_t directory::intern_owner(const std::string& actor) {
+    auto [it, added] = owner_index_.try_emplace(actor, std::uint32_t(owners_.size()));
+    if (added) owners_.push_back(actor);
+    return it->second;
 }
 
 el::result<void> directory::apply_group(const el::event& e, const json& data) {
@@ -153,6 +225,7 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
         unindex_group(id, it->second);
     } else {
         g.created = e.time;
+        g.owner = intern_owner(e.actor);
     }
     g.json = res->dump();
     g.display_name = string_at(*res, "displayName");
@@ -170,32 +243,42 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
     return {};
 }
 
+namespace {
+void unindex_external(std::unordered_multimap<std::string, std::string>& index,
+                      const std::string& external_id, const std::string& id) {
+    if (external_id.empty()) return;
+    auto [first, last] = index.equal_range(external_id);
+    for (auto it = first; it != last; ++it) {
+        if (it->second == id) {
+            index.erase(it);
+            return;
+        }
+    }
+}
+}  // namespace
+
 void directory::index_user(const std::string& id, const user_state& u) {
     user_by_name_[lower(u.user_name)] = id;
-    if (!u.external_id.empty()) user_by_external_[u.external_id] = id;
+    if (!u.external_id.empty()) user_by_external_.emplace(u.external_id, id);
 }
 
 void directory::unindex_user(const std::string& id, const user_state& u) {
     if (auto it = user_by_name_.find(lower(u.user_name));
         it != user_by_name_.end() && it->second == id)
         user_by_name_.erase(it);
-    if (auto it = user_by_external_.find(u.external_id);
-        it != user_by_external_.end() && it->second == id)
-        user_by_external_.erase(it);
+    unindex_external(user_by_external_, u.external_id, id);
 }
 
 void directory::index_group(const std::string& id, const group_state& g) {
     group_by_name_[lower(g.display_name)] = id;
-    if (!g.external_id.empty()) group_by_external_[g.external_id] = id;
+    if (!g.external_id.empty()) group_by_external_.emplace(g.external_id, id);
 }
 
 void directory::unindex_group(const std::string& id, const group_state& g) {
     if (auto it = group_by_name_.find(lower(g.display_name));
         it != group_by_name_.end() && it->second == id)
         group_by_name_.erase(it);
-    if (auto it = group_by_external_.find(g.external_id);
-        it != group_by_external_.end() && it->second == id)
-        group_by_external_.erase(it);
+    unindex_external(group_by_external_, g.external_id, id);
 }
 
 void directory::add_member(const std::string& group_id, const member_ref& m) {
@@ -235,9 +318,38 @@ const user_state* directory::user_by_name(std::string_view user_name) const {
     return id == nullptr ? nullptr : user(*id);
 }
 
+namespace {
+std::vector<std::string_view> external_ids(
+    const std::unordered_multimap<std::string, std::string>& index, std::string_view external_id) {
+    std::vector<std::string_view> out;
+    auto [first, last] = index.equal_range(std::string(external_id));
+    for (auto it = first; it != last; ++it) out.push_back(it->second);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+}  // namespace
+
+std::vector<std::string_view> directory::user_ids_by_external_id(
+    std::string_view external_id) const {
+    return external_ids(user_by_external_, external_id);
+}
+
+std::vector<std::string_view> directory::group_ids_by_external_id(
+    std::string_view external_id) const {
+    return external_ids(group_by_external_, external_id);
+}
+
 const user_state* directory::user_by_external_id(std::string_view external_id) const {
-    auto id = find_ptr(user_by_external_, external_id);
-    return id == nullptr ? nullptr : user(*id);
+    auto ids = user_ids_by_external_id(external_id);
+    return ids.empty() ? nullptr : user(ids.front());
+}
+
+const user_state* directory::user_by_external_id(std::string_view client,
+                                                 std::string_view external_id) const {
+    auto [first, last] = user_by_external_.equal_range(std::string(external_id));
+    for (auto it = first; it != last; ++it)
+        if (const auto* u = user(it->second); u != nullptr && owner(*u) == client) return u;
+    return nullptr;
 }
 
 const group_state* directory::group(std::string_view id) const {
@@ -250,8 +362,16 @@ const group_state* directory::group_by_name(std::string_view display_name) const
 }
 
 const group_state* directory::group_by_external_id(std::string_view external_id) const {
-    auto id = find_ptr(group_by_external_, external_id);
-    return id == nullptr ? nullptr : group(*id);
+    auto ids = group_ids_by_external_id(external_id);
+    return ids.empty() ? nullptr : group(ids.front());
+}
+
+const group_state* directory::group_by_external_id(std::string_view client,
+                                                   std::string_view external_id) const {
+    auto [first, last] = group_by_external_.equal_range(std::string(external_id));
+    for (auto it = first; it != last; ++it)
+        if (const auto* g = group(it->second); g != nullptr && owner(*g) == client) return g;
+    return nullptr;
 }
 
 const std::unordered_map<std::string, std::string>* directory::members(
@@ -322,6 +442,7 @@ std::string directory::serialize() const {
         json j = meta_json(u);
         j["id"] = id;
         j["resource"] = u.json;
+        j["owner"] = owner(u);
         if (u.password_hash) j["password_hash"] = *u.password_hash;
         out += json{{"user", std::move(j)}}.dump();
         out += '\n';
@@ -330,6 +451,7 @@ std::string directory::serialize() const {
         json j = meta_json(g);
         j["id"] = id;
         j["resource"] = g.json;
+        j["owner"] = owner(g);
         out += json{{"group", std::move(j)}}.dump();
         out += '\n';
         // Members in chunks, so one huge group is not one huge line.
@@ -382,6 +504,7 @@ el::result<directory> directory::deserialize(std::string_view text) {
                 s.external_id = string_at(res, "externalId");
                 if (it->contains("password_hash"))
                     s.password_hash = (*it)["password_hash"].get<std::string>();
+                s.owner = d.intern_owner(it->at("owner").get<std::string>());
                 d.index_user(id, s);
                 d.users_[id] = std::move(s);
             } else if (auto g = line.find("group"); g != line.end()) {
@@ -392,6 +515,7 @@ el::result<directory> directory::deserialize(std::string_view text) {
                 auto res = json::parse(s.json);
                 s.display_name = string_at(res, "displayName");
                 s.external_id = string_at(res, "externalId");
+                s.owner = d.intern_owner(g->at("owner").get<std::string>());
                 d.index_group(id, s);
                 d.groups_[id] = std::move(s);
                 d.members_.try_emplace(id);
@@ -444,12 +568,13 @@ bool directory::operator==(const directory& o) const {
     for (const auto& [id, u] : users_) {
         auto it = o.users_.find(id);
         if (it == o.users_.end() || !same(u, it->second) ||
-            u.password_hash != it->second.password_hash)
+            u.password_hash != it->second.password_hash || owner(u) != o.owner(it->second))
             return false;
     }
     for (const auto& [id, g] : groups_) {
         auto it = o.groups_.find(id);
-        if (it == o.groups_.end() || !same(g, it->second)) return false;
+        if (it == o.groups_.end() || !same(g, it->second) || owner(g) != o.owner(it->second))
+            return false;
     }
     for (const auto& [id, t] : tokens_) {
         auto it = o.tokens_.find(id);

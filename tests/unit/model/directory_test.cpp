@@ -209,3 +209,99 @@ TEST_CASE(
     REQUIRE(r2.run_once().has_value());
     REQUIRE(from_snapshot.dir() == live);
 }
+
+namespace {
+el::event by(std::string actor, el::event e) {
+    e.actor = std::move(actor);
+    return e;
+}
+}  // namespace
+
+TEST_CASE("externalId is scoped to the client that created the resource",
+          "[model][directory][uniqueness]") {
+    directory d;
+    apply_all(d, {by("token:a", user_created("u1", "one", "e1")),
+                  by("token:b", user_created("u2", "two", "e1")),
+                  by("token:a", user_created("u3", "three", "e3"))});
+    REQUIRE(d.owner(*d.user("u1")) == "token:a");
+    REQUIRE(d.user_by_external_id("token:a", "e1") == d.user("u1"));
+    REQUIRE(d.user_by_external_id("token:b", "e1") == d.user("u2"));
+    REQUIRE(d.user_by_external_id("token:c", "e1") == nullptr);
+    REQUIRE(d.user_ids_by_external_id("e1") == std::vector<std::string_view>{"u1", "u2"});
+    REQUIRE(d.user_by_external_id("e1") == d.user("u1"));  // any client: the smallest id
+}
+
+TEST_CASE("a replace by another client keeps the resource's creator", "[model][directory]") {
+    directory d;
+    auto replaced = user_created("u1", "one", "e2");
+    replaced.type = "UserReplaced";
+    apply_all(d, {by("token:a", user_created("u1", "one", "e1")), by("token:b", replaced)});
+    REQUIRE(d.owner(*d.user("u1")) == "token:a");
+    REQUIRE(d.user_by_external_id("token:a", "e2") == d.user("u1"));
+    REQUIRE(d.user_ids_by_external_id("e1").empty());
+}
+
+TEST_CASE("group externalIds are scoped to their creating client too", "[model][directory]") {
+    directory d;
+    auto g1 = group_created("g1", "one");
+    auto g2 = group_created("g2", "two");
+    for (auto* e : {&g1, &g2}) {
+        auto data = json::parse(e->data);
+        data["resource"]["externalId"] = "x";
+        e->data = data.dump();
+    }
+    apply_all(d, {by("token:a", g1), by("token:b", g2)});
+    REQUIRE(d.group_by_external_id("token:a", "x") == d.group("g1"));
+    REQUIRE(d.group_by_external_id("token:b", "x") == d.group("g2"));
+    REQUIRE(d.group_ids_by_external_id("x").size() == 2);
+}
+
+TEST_CASE("resources' creators survive a snapshot", "[model][directory][uniqueness]") {
+    directory d;
+    apply_all(d, {by("token:a", user_created("u1", "one", "e1")),
+                  by("token:b", group_created("g1", "eng"))});
+    auto back = directory::deserialize(d.serialize());
+    REQUIRE(back.has_value());
+    REQUIRE(*back == d);
+    REQUIRE(back->user_by_external_id("token:a", "e1") == back->user("u1"));
+    REQUIRE(back->owner(*back->group("g1")) == "token:b");
+    directory other;
+    apply_all(other, {by("token:z", user_created("u1", "one", "e1")),
+                      by("token:b", group_created("g1", "eng"))});
+    REQUIRE_FALSE(other == d);  // the same resources from another client are another state
+}
+
+TEST_CASE("a user event in canonical form and the same event written loosely fold alike",
+          "[model][directory]") {
+    const json data{{"id", "u1"},
+                    {"password_hash", "{CRYPT}$6$x"},
+                    {"resource",
+                     {{"id", "u1"},
+                      {"userName", "Zoë \"Z\" Ünal"},
+                      {"externalId", "e\n1"},
+                      {"name", {{"givenName", "Zoë"}}}}}};
+    auto canonical = by("token:a", ev("UserCreated", "User/u1", data));
+    auto loose = canonical;
+    loose.data = data.dump(2);  // whitespace: not canonical, folded through nlohmann
+    directory a, b;
+    apply_all(a, {canonical});
+    apply_all(b, {loose});
+    REQUIRE(a == b);
+    REQUIRE(a.user("u1")->json == data["resource"].dump());
+    REQUIRE(a.user_by_name("ZOë \"Z\" Ünal") == a.user("u1"));
+    REQUIRE(a.user_by_external_id("token:a", "e\n1") == a.user("u1"));
+    REQUIRE(a.user("u1")->password_hash == "{CRYPT}$6$x");
+}
+
+TEST_CASE("malformed user events are errors on both paths", "[model][directory]") {
+    for (const std::string& data :
+         {std::string(R"({"id":"u1","resource":"text"})"), std::string(R"({"id":"u1"})"),
+          std::string(R"({"id":5})"), std::string(R"({"id":"u1","resource":{"id":"u1"})"),
+          std::string(R"({"id": "u1", "resource": [1]})")}) {
+        INFO(data);
+        el::event e = ev("UserCreated", "User/u1", json::object());
+        e.data = data;
+        directory d;
+        REQUIRE_FALSE(d.apply(e).has_value());
+    }
+}

@@ -681,3 +681,22 @@ TEST_CASE("empty items in an attribute list are skipped", "[model][resource]") {
     REQUIRE(scim::split_attribute_list("").empty());
     REQUIRE(scim::split_attribute_list(",userName,, ,") == std::vector<std::string>{"userName"});
 }
+
+TEST_CASE("a stored user is its own default projection", "[model][resource]") {
+    // The daemon answers a user in full with the stored text plus meta, without project().
+    const json stored = user({{"schemas", {user_urn, enterprise_urn}},
+                              {"userName", "bjensen"},
+                              {"externalId", "00u1"},
+                              {"name", {{"givenName", "Barbara"}, {"familyName", "Jensen"}}},
+                              {"emails", {{{"value", "b@example.com"}, {"primary", true}}}},
+                              {"phoneNumbers", {{{"value", "+1 555"}, {"type", "mobile"}}}},
+                              {"active", true},
+                              {"password", "secret"},
+                              {enterprise_urn, {{"department", "Eng"}, {"manager", "u9"}}}});
+    json with_id = stored;
+    with_id["id"] = "u1";
+    REQUIRE(scim::project(scim::user_type(), with_id, {}, {}) == with_id);
+    json plain = user({{"userName", "plain"}});
+    plain["id"] = "u2";
+    REQUIRE(scim::project(scim::user_type(), plain, {}, {}) == plain);
+}

@@ -9,6 +9,12 @@
 //
 // Resources are kept as compact JSON text (their stored layout, see scim/resource.hpp) rather
 // than as nlohmann trees: about a fifth of the memory, which is what lets a million users fit.
+// User events in canonical form (json_text.hpp; what every writer's dump() produces) are folded
+// without a tree: the stored text is the resource's slice of the event data, byte for byte.
+//
+// Each user and group remembers the client that created it (the actor of its creating event):
+// externalId is unique per client and resource type (DESIGN.md invariant 4), and several
+// clients may use the same externalId.
 //
 // Thread-safety: none; the owner serialises access.
 
@@ -32,6 +38,7 @@ struct resource_state {
     eventlog::utc_time created{};
     eventlog::utc_time last_modified{};
     std::uint64_t version = 0;  // events applied to this resource so far: the ETag W/"<version>"
+    std::uint32_t owner = 0;    // the creating client, see directory::owner()
 };
 
 struct user_state : resource_state {
@@ -68,10 +75,20 @@ public:
 
     const user_state* user(std::string_view id) const;
     const user_state* user_by_name(std::string_view user_name) const;  // case-insensitive
+    // externalId is case-exact. Without a client: the match with the smallest id, any client.
     const user_state* user_by_external_id(std::string_view external_id) const;
+    const user_state* user_by_external_id(std::string_view client,
+                                          std::string_view external_id) const;
     const group_state* group(std::string_view id) const;
     const group_state* group_by_name(std::string_view display_name) const;  // case-insensitive
     const group_state* group_by_external_id(std::string_view external_id) const;
+    const group_state* group_by_external_id(std::string_view client,
+                                            std::string_view external_id) const;
+    // Every user (group) with this externalId, whichever client created it; sorted.
+    std::vector<std::string_view> user_ids_by_external_id(std::string_view external_id) const;
+    std::vector<std::string_view> group_ids_by_external_id(std::string_view external_id) const;
+    // The client that created the resource: the actor of its creating event.
+    const std::string& owner(const resource_state& r) const { return owners_[r.owner]; }
 
     // A group's members (member id -> "User" or "Group"); membership tests and counts are O(1).
     const std::unordered_map<std::string, std::string>* members(std::string_view group_id) const;
@@ -95,7 +112,8 @@ public:
     bool operator==(const directory& other) const;
 
 private:
-    eventlog::result<void> apply_user(const eventlog::event& e, const nlohmann::json& data);
+    struct user_fact;
+    eventlog::result<void> apply_user(const eventlog::event& e, user_fact f);
     eventlog::result<void> apply_group(const eventlog::event& e, const nlohmann::json& data);
     void index_user(const std::string& id, const user_state& u);
     void unindex_user(const std::string& id, const user_state& u);
@@ -108,9 +126,13 @@ private:
     std::unordered_map<std::string, user_state> users_;
     std::unordered_map<std::string, group_state> groups_;
     std::unordered_map<std::string, std::string> user_by_name_;  // lower-cased userName -> id
-    std::unordered_map<std::string, std::string> user_by_external_;
+    // externalId -> id; one externalId may belong to resources of several clients.
+    std::unordered_multimap<std::string, std::string> user_by_external_;
     std::unordered_map<std::string, std::string> group_by_name_;  // lower-cased -> id
-    std::unordered_map<std::string, std::string> group_by_external_;
+    std::unordered_multimap<std::string, std::string> group_by_external_;
+    std::uint32_t intern_owner(const std::string& actor);
+    std::vector<std::string> owners_{std::string()};  // resource_state::owner -> actor
+    std::unordered_map<std::string, std::uint32_t> owner_index_;
     // group id -> (member id -> member type)
     std::unordered_map<std::string, std::unordered_map<std::string, std::string>> members_;
     // member id -> ids of groups listing it

@@ -10,7 +10,8 @@ namespace scimsync::model {
 class directory_projector final : public eventlog::projector {
 public:
     std::string name() const override { return "directory"; }
-    std::uint32_t schema_version() const override { return 2; }  // 2: JSON-lines body
+    // 2: JSON-lines body; 3: resources carry their creating client ("owner")
+    std::uint32_t schema_version() const override { return 3; }
     eventlog::seq_no checkpoint() const override { return at_; }
     eventlog::result<void> apply(const eventlog::event& e) override {
         if (auto r = dir_.apply(e); !r) return r;
