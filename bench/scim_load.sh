@@ -5,6 +5,7 @@
 # daemon's resident memory once it has rebuilt that directory.
 #
 #   bench/scim_load.sh            (USERS=1000000 MEMBERS=100000 SECONDS_PER_RUN=10 RUNS=3)
+#   BUILD_DIR=build-x bench/scim_load.sh   runs the binaries of another build tree
 #
 # Needs a built tree (scripts/build.sh) and wrk (installed here if missing). Prints medians.
 set -euo pipefail
@@ -13,6 +14,7 @@ USERS="${USERS:-1000000}"
 MEMBERS="${MEMBERS:-100000}"
 SECS="${SECONDS_PER_RUN:-10}"
 RUNS="${RUNS:-3}"
+BUILD="${BUILD_DIR:-build}"  # the build tree to run (default: the default preset's)
 CONNS=64
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
 
@@ -22,10 +24,10 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; 
 trap cleanup EXIT
 
 echo "preloading $USERS users and a group of $MEMBERS members ..."
-./build/bench/scim_preload "$tmp/data" "$USERS" "$MEMBERS" >/dev/null
+"$BUILD/bench/scim_preload" "$tmp/data" "$USERS" "$MEMBERS" >/dev/null
 touch "$tmp/empty.toml"
 start=$(date +%s.%N)
-./build/daemon/scimsyncd --config "$tmp/empty.toml" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
+"$BUILD/daemon/scimsyncd" --config "$tmp/empty.toml" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
   --admin-socket "$tmp/admin.sock" --durability batch >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 1 600); do grep -q "listening on" "$tmp/out" 2>/dev/null && break; sleep 0.5; done
@@ -35,22 +37,32 @@ ready=$(echo "$(date +%s.%N) - $start" | bc)
 rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 echo "scimsyncd rebuilt the directory and listened after ${ready}s; resident memory $((rss_kb / 1024)) MiB"
 
-token=$(./build/daemon/scimsyncctl --socket "$tmp/admin.sock" token create --name bench --json |
+token=$("$BUILD/daemon/scimsyncctl" --socket "$tmp/admin.sock" token create --name bench --json |
         sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 export SCIM_TOKEN="$token" SCIM_USERS="$USERS" SCIM_MEMBERS="$MEMBERS" WRK_DIR="$PWD/bench/wrk"
 
+# The daemon's CPU time (user + system) in clock ticks, from /proc: divided by the requests
+# served it gives the daemon's CPU cost per request, which the load on the machine (wrk,
+# compiles) disturbs far less than requests/s.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
 
 hello_rps=""
-printf '%-34s %12s %8s %9s %9s %10s\n' "scenario" "req/s" "of hello" "p50 ms" "p99 ms" "errors"
+printf '%-34s %12s %8s %9s %9s %12s %10s\n' "scenario" "req/s" "of hello" "p50 ms" "p99 ms" \
+  "cpu us/req" "errors"
 for scenario in ${SCENARIOS:-healthz get_user filter_user post_user patch_user add_member}; do
-  rps=(); p50=(); p99=(); errs=0
+  rps=(); p50=(); p99=(); cpu=(); errs=0
   for run in $(seq 1 "$RUNS"); do
+    before=$(cpu_ticks)
     out=$(SCIM_RUN=$run wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
     if ! echo "$out" | grep -q "Requests/sec"; then
       echo "wrk gave no figures for $scenario:" >&2; echo "$out" >&2; continue
     fi
+    after=$(cpu_ticks)
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
+    cpu+=("$(awk -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN {print 1e6 * t / hz / n}')")
     rps+=("$(echo "$out" | awk '/Requests\/sec/ {print $2}')")
     p50+=("$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)")
     p99+=("$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)")
@@ -59,8 +71,9 @@ for scenario in ${SCENARIOS:-healthz get_user filter_user post_user patch_user a
   r=$(printf '%s\n' "${rps[@]}" | median)
   [ "$scenario" = healthz ] && hello_rps="$r"
   ratio=$(awk -v a="$r" -v b="$hello_rps" 'BEGIN {printf "%.0f%%", 100*a/b}')
-  printf '%-34s %12.0f %8s %9.2f %9.2f %10s\n' "$scenario" "$r" "$ratio" \
-    "$(printf '%s\n' "${p50[@]}" | median)" "$(printf '%s\n' "${p99[@]}" | median)" "$errs"
+  printf '%-34s %12.0f %8s %9.2f %9.2f %12.1f %10s\n' "$scenario" "$r" "$ratio" \
+    "$(printf '%s\n' "${p50[@]}" | median)" "$(printf '%s\n' "${p99[@]}" | median)" \
+    "$(printf '%s\n' "${cpu[@]}" | median)" "$errs"
 done
 rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 echo "resident memory after the runs: $((rss_kb / 1024)) MiB"

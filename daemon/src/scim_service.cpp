@@ -11,6 +11,7 @@
 #include "scimsync/eventlog/event_json.hpp"
 #include "scimsync/model/directory_projector.hpp"
 #include "scimsync/model/events.hpp"
+#include "scimsync/model/json_text.hpp"
 #include "scimsync/model/scim/filter.hpp"
 #include "scimsync/model/scim/patch.hpp"
 #include "scimsync/model/scim/resource.hpp"
@@ -21,6 +22,7 @@ namespace scimsync::daemon {
 namespace el = scimsync::eventlog;
 namespace scim = scimsync::model::scim;
 namespace names = scimsync::model::event_names;
+namespace jt = scimsync::model::json_text;
 using nlohmann::json;
 
 namespace {
@@ -37,6 +39,32 @@ http_response scim_json(int status, const json& body) {
 
 std::string etag_of(std::uint64_t version) {
     return "W/\"" + std::to_string(version) + "\"";
+}
+
+std::string string_member(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The data of UserCreated and UserReplaced as canonical text around the resource's text, so
+// the resource is serialised once for the event, both directories and the response.
+std::string user_data(const std::string& id, const std::string& resource_text, bool with_password,
+                      const std::optional<std::string>& password_hash) {
+    std::string d;
+    d.reserve(resource_text.size() + id.size() + 32);
+    d += "{\"id\":";
+    jt::append_quoted(d, id);
+    if (with_password) {
+        d += ",\"password_hash\":";
+        if (password_hash)
+            jt::append_quoted(d, *password_hash);
+        else
+            d += "null";
+    }
+    d += ",\"resource\":";
+    d += resource_text;
+    d += '}';
+    return d;
 }
 
 // RFC 7232 entity tags as sent in If-Match / If-None-Match: "*", W/"3", "3", or a list.
@@ -256,9 +284,16 @@ struct scim_service::impl {
     }
 
     // ---- events --------------------------------------------------------------------------
-    static el::event make_event(const char* type, std::string stream, json data,
+    static el::event make_event(const char* type, std::string stream, const json& data,
                                 const std::string& source, const std::string& actor,
                                 const std::string& request_id) {
+        return make_event_text(type, std::move(stream), data.dump(), source, actor, request_id);
+    }
+
+    // `data` is canonical JSON text (json_text.hpp).
+    static el::event make_event_text(const char* type, std::string stream, std::string data,
+                                     const std::string& source, const std::string& actor,
+                                     const std::string& request_id) {
         el::event e;
         e.type = type;
         e.version = 1;
@@ -266,7 +301,7 @@ struct scim_service::impl {
         e.actor = actor;
         e.request_id = request_id;
         e.stream = std::move(stream);
-        e.data = data.dump();
+        e.data = std::move(data);
         return e;
     }
 
@@ -401,9 +436,42 @@ struct scim_service::impl {
         return &type == &scim::user_type() ? render_user(d, id) : render_group(d, id, with_members);
     }
 
+    // meta as JSON text (keys in canonical order).
+    std::string meta_text(const scim::resource_type& type, const model::resource_state& r,
+                          std::string_view id) const {
+        std::string m;
+        m.reserve(192);
+        m += "{\"created\":";
+        jt::append_quoted(m, el::format_time(r.created));
+        m += ",\"lastModified\":";
+        jt::append_quoted(m, el::format_time(r.last_modified));
+        m += ",\"location\":";
+        jt::append_quoted(m, base_url + type.endpoint + "/" + std::string(id));
+        m += ",\"resourceType\":";
+        jt::append_quoted(m, type.name);
+        m += ",\"version\":";
+        jt::append_quoted(m, etag_of(r.version));
+        m += '}';
+        return m;
+    }
+
     http_response single(const scim::resource_type& type, const std::string& id, int status,
                          const std::vector<std::string>& attributes = {},
                          const std::vector<std::string>& excluded = {}) const {
+        if (&type == &scim::user_type() && attributes.empty() && excluded.empty()) {
+            // A user in full is its stored text plus meta: no tree. The stored layout is what
+            // project() returns for it unchanged (resource_test.cpp checks that).
+            return read.read([&](const model::directory& d) {
+                const auto* u = d.user(id);
+                if (u == nullptr) return scim_error(404, type.name + " " + id + " not found");
+                auto resp =
+                    json_response(status, jt::with_member(u->json, "meta", meta_text(type, *u, id)),
+                                  scim_content_type);
+                resp.set_header("ETag", etag_of(u->version));
+                resp.set_header("Location", base_url + type.endpoint + "/" + id);
+                return resp;
+            });
+        }
         return read.read([&](const model::directory& d) {
             bool members = std::none_of(excluded.begin(), excluded.end(), [](const std::string& a) {
                 return scim::iequals(a, "members");
@@ -490,47 +558,82 @@ struct scim_service::impl {
     }
 
     // ---- commands: users ----------------------------------------------------------------
+    // JSON work (normalising, PATCH, serialising, password hashing) happens before cmd_mu is
+    // taken; under it only the checks against the write model, folding and submitting.
+    http_response user_taken(const std::string& user_name) const {
+        return scim_error(409, "userName \"" + user_name + "\" is already taken", "uniqueness");
+    }
+    http_response external_id_taken(const scim::resource_type& type,
+                                    const std::string& external_id) const {
+        return scim_error(409,
+                          "externalId \"" + external_id + "\" is already used by another " +
+                              type.name + " of this client",
+                          "uniqueness");
+    }
+
     void create_user(http_request req, respond_fn respond) {
         auto w = read_write_request(scim::user_type(), req, respond);
         if (!w) return;
-        auto* n = &w->input;
-        std::lock_guard lk(cmd_mu);
-        const std::string user_name = n->resource.value("userName", std::string());
-        if (write.user_by_name(user_name) != nullptr)
-            return respond(
-                scim_error(409, "userName \"" + user_name + "\" is already taken", "uniqueness"));
+        auto& resource = w->input.resource;
         const std::string id = secrets::uuid_v4();
-        n->resource["id"] = id;
-        json data{{"id", id}, {"resource", n->resource}};
-        data["password_hash"] =
-            n->password ? json(secrets::hash_password(*n->password)) : json(nullptr);
-        submit_and_respond({make_event(names::user_created, "User/" + id, std::move(data), "scim",
-                                       w->actor, request_id(req))},
-                           std::move(respond),
+        resource["id"] = id;
+        const std::string user_name = string_member(resource, "userName");
+        const std::string external_id = string_member(resource, "externalId");
+        std::optional<std::string> hash;
+        if (w->input.password) hash = secrets::hash_password(*w->input.password);
+        auto e = make_event_text(names::user_created, "User/" + id,
+                                 user_data(id, resource.dump(), true, hash), "scim", w->actor,
+                                 request_id(req));
+        std::lock_guard lk(cmd_mu);
+        if (write.user_by_name(user_name) != nullptr) return respond(user_taken(user_name));
+        if (!external_id.empty() && write.user_by_external_id(w->actor, external_id) != nullptr)
+            return respond(external_id_taken(scim::user_type(), external_id));
+        submit_and_respond({std::move(e)}, std::move(respond),
                            [this, id] { return single(scim::user_type(), id, 201); });
     }
 
-    // PUT and PATCH end here with the resulting resource.
-    void replace_user(const http_request& req, respond_fn respond, const std::string& actor,
-                      const std::string& id, json resource, std::optional<std::string> password) {
-        const std::string user_name = resource.value("userName", std::string());
-        if (const auto* other = write.user_by_name(user_name); other != nullptr) {
-            if (other != write.user(id))
-                return respond(scim_error(409, "userName \"" + user_name + "\" is already taken",
-                                          "uniqueness"));
-        }
+    // The outcome of a PUT or PATCH, computed outside cmd_mu: the resulting resource as text.
+    struct user_replacement {
+        std::string text;  // canonical, "id" included
+        std::string user_name;
+        std::string external_id;
+        bool password_set = false;
+        std::optional<std::string> password_hash;
+    };
+    static user_replacement replacement_of(const std::string& id, json resource,
+                                           const std::optional<std::string>& password) {
         resource["id"] = id;
-        const auto* current = write.user(id);
-        if (!password && current->json == resource.dump()) {
+        user_replacement r;
+        r.user_name = string_member(resource, "userName");
+        r.external_id = string_member(resource, "externalId");
+        r.text = resource.dump();
+        if (password) {
+            r.password_set = true;
+            r.password_hash = secrets::hash_password(*password);
+        }
+        return r;
+    }
+
+    // PUT and PATCH end here, under cmd_mu, with `current` the user's state in the write model.
+    void replace_user(const http_request& req, respond_fn respond, const std::string& actor,
+                      const std::string& id, const model::user_state& current, user_replacement r) {
+        if (const auto* other = write.user_by_name(r.user_name);
+            other != nullptr && other != &current)
+            return respond(user_taken(r.user_name));
+        if (!r.external_id.empty()) {
+            const auto* other = write.user_by_external_id(write.owner(current), r.external_id);
+            if (other != nullptr && other != &current)
+                return respond(external_id_taken(scim::user_type(), r.external_id));
+        }
+        if (!r.password_set && current.json == r.text) {
             // Nothing changes: no event; answer with the state as of everything durable so far.
             return when_applied(log.last_seq().value, [this, id, respond] {
                 respond(single(scim::user_type(), id, 200));
             });
         }
-        json data{{"id", id}, {"resource", std::move(resource)}};
-        if (password) data["password_hash"] = secrets::hash_password(*password);
-        submit_and_respond({make_event(names::user_replaced, "User/" + id, std::move(data), "scim",
-                                       actor, request_id(req))},
+        submit_and_respond({make_event_text(names::user_replaced, "User/" + id,
+                                            user_data(id, r.text, r.password_set, r.password_hash),
+                                            "scim", actor, request_id(req))},
                            std::move(respond),
                            [this, id] { return single(scim::user_type(), id, 200); });
     }
@@ -538,14 +641,13 @@ struct scim_service::impl {
     void put_user(http_request req, respond_fn respond) {
         auto w = read_write_request(scim::user_type(), req, respond);
         if (!w) return;
-        auto* n = &w->input;
         const std::string id = req.path_params.at("id");
+        auto r = replacement_of(id, std::move(w->input.resource), w->input.password);
         std::lock_guard lk(cmd_mu);
         const auto* current = write.user(id);
         if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
-        replace_user(req, std::move(respond), w->actor, id, std::move(n->resource),
-                     std::move(n->password));
+        replace_user(req, std::move(respond), w->actor, id, *current, std::move(r));
     }
 
     void patch_user(http_request req, respond_fn respond) {
@@ -554,16 +656,36 @@ struct scim_service::impl {
         auto body = body_json(req);
         if (!body) return respond(error_response(body.error()));
         const std::string id = req.path_params.at("id");
-        std::lock_guard lk(cmd_mu);
-        const auto* current = write.user(id);
-        if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
-        if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
-        auto patched = scim::apply_patch(scim::user_type(), json::parse(current->json), *body);
-        if (!patched) return respond(error_response(patched.error()));
-        auto n = scim::normalize(scim::user_type(), patched->resource);
-        if (!n) return respond(error_response(n.error()));
-        replace_user(req, std::move(respond), std::get<std::string>(g), id, std::move(n->resource),
-                     patched->password);
+        const auto& actor = std::get<std::string>(g);
+        // Optimistic: patch a copy of the current state outside cmd_mu, then commit if the
+        // user's version is still the one patched. A concurrent write to the same user makes
+        // it try again; the last attempt holds cmd_mu throughout.
+        constexpr int attempts = 3;
+        for (int attempt = 1;; ++attempt) {
+            std::unique_lock lk(cmd_mu);
+            const auto* current = write.user(id);
+            if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
+            if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+            const bool last = attempt == attempts;
+            const std::uint64_t version = current->version;
+            std::string base;
+            if (!last) {
+                base = current->json;
+                lk.unlock();
+            }
+            auto patched = scim::apply_patch(scim::user_type(),
+                                             json::parse(last ? current->json : base), *body);
+            if (!patched) return respond(error_response(patched.error()));
+            auto n = scim::normalize(scim::user_type(), patched->resource);
+            if (!n) return respond(error_response(n.error()));
+            auto r = replacement_of(id, std::move(n->resource), patched->password);
+            if (!last) {
+                lk.lock();
+                current = write.user(id);
+                if (current == nullptr || current->version != version) continue;
+            }
+            return replace_user(req, std::move(respond), actor, id, *current, std::move(r));
+        }
     }
 
     // ---- commands: groups ---------------------------------------------------------------
@@ -595,6 +717,9 @@ struct scim_service::impl {
         if (write.group_by_name(name) != nullptr)
             return respond(
                 scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
+        if (const auto ext = string_member(n->resource, "externalId");
+            !ext.empty() && write.group_by_external_id(w->actor, ext) != nullptr)
+            return respond(external_id_taken(scim::group_type(), ext));
         json members = n->resource.contains("members") ? n->resource["members"] : json::array();
         n->resource.erase("members");
         if (auto bad = resolve_members(members)) return respond(std::move(*bad));
@@ -615,6 +740,12 @@ struct scim_service::impl {
             if (other != write.group(id))
                 return respond(
                     scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
+        }
+        if (const auto ext = string_member(resource, "externalId"); !ext.empty()) {
+            const auto* self = write.group(id);
+            const auto* other = write.group_by_external_id(write.owner(*self), ext);
+            if (other != nullptr && other != self)
+                return respond(external_id_taken(scim::group_type(), ext));
         }
         json members = resource.contains("members") ? resource["members"] : json::array();
         resource.erase("members");
@@ -854,9 +985,10 @@ struct scim_service::impl {
                         hit = d.user_by_name(eq->value);
                         indexed = true;
                     } else if (a == "externalId") {
-                        hit = user ? static_cast<const model::resource_state*>(
-                                         d.user_by_external_id(eq->value))
-                                   : d.group_by_external_id(eq->value);
+                        // Several clients may use one externalId: every match.
+                        for (auto id : user ? d.user_ids_by_external_id(eq->value)
+                                            : d.group_ids_by_external_id(eq->value))
+                            ids.emplace_back(id);
                         indexed = true;
                     } else if (!user && a == "displayName") {
                         hit = d.group_by_name(eq->value);
@@ -929,6 +1061,112 @@ struct scim_service::impl {
         auto p = params_from_search(*body);
         if (!p) return error_response(p.error());
         return list(type, *p);
+    }
+
+    // RFC 7644 §3.4.3, POST /.search at the root: one list over the union of every resource
+    // type, each resource carrying its own schemas and meta.resourceType. The filter and sortBy
+    // are resolved per type: a type whose attributes cannot express them contributes nothing
+    // (filter) or sorts as having no value (sortBy); only a filter no type accepts is an error.
+    // The union is ordered by type (as /ResourceTypes lists them), then id, before a stable
+    // sort, so pages are stable.
+    http_response list_root(const list_params& p) {
+        struct part {
+            const scim::resource_type* type;
+            std::optional<scim::filter> f;
+            std::optional<scim::attr_ref> sort;
+        };
+        std::vector<part> parts;
+        std::optional<scim::scim_error> refused;
+        bool sortable = false;
+        for (const auto* t : scim::resource_types()) {
+            part pt{t, std::nullopt, std::nullopt};
+            if (!p.filter.empty()) {
+                auto parsed = scim::filter::parse(*t, p.filter);
+                if (!parsed) {
+                    if (!refused) refused = parsed.error();
+                    continue;
+                }
+                pt.f = std::move(*parsed);
+            }
+            if (!p.sort_by.empty()) {
+                pt.sort = scim::resolve(*t, p.sort_by);
+                sortable = sortable || pt.sort.has_value();
+            }
+            parts.push_back(std::move(pt));
+        }
+        if (parts.empty() && refused) return error_response(*refused);
+        if (!p.sort_by.empty() && !sortable)
+            return scim_error(400, "sortBy names no attribute: " + p.sort_by, "invalidPath");
+        const bool with_members =
+            std::none_of(p.excluded.begin(), p.excluded.end(),
+                         [](const std::string& a) { return scim::iequals(a, "members"); });
+        const std::size_t start = std::size_t(std::max<std::int64_t>(p.start_index, 1));
+        std::size_t count =
+            p.count ? std::size_t(std::max<std::int64_t>(*p.count, 0)) : opt.default_count;
+        count = std::min(count, opt.max_results);
+        return read.read([&](const model::directory& d) {
+            auto ids_of = [&](const scim::resource_type& t) {
+                return &t == &scim::user_type() ? d.user_ids() : d.group_ids();
+            };
+            json resources = json::array();
+            std::size_t total = 0;
+            if (p.filter.empty() && p.sort_by.empty()) {
+                // Plain paging: render only the page asked for.
+                for (const auto& pt : parts) {
+                    const auto ids = ids_of(*pt.type);
+                    for (std::size_t i = 0; i < ids.size(); ++i, ++total) {
+                        if (total + 1 < start || resources.size() >= count) continue;
+                        if (auto j = render(*pt.type, d, ids[i], with_members))
+                            resources.push_back(
+                                scim::project(*pt.type, *j, p.attributes, p.excluded));
+                    }
+                }
+            } else {
+                std::vector<std::pair<const part*, json>> matched;
+                for (const auto& pt : parts) {
+                    for (auto id : ids_of(*pt.type)) {
+                        auto j = render(*pt.type, d, id, true);
+                        if (!j || (pt.f && !pt.f->matches(*j))) continue;
+                        if (!with_members) j->erase("members");
+                        matched.emplace_back(&pt, std::move(*j));
+                    }
+                }
+                if (sortable) {
+                    // One reference for every comparison (it decides case-exactness), so the
+                    // order does not depend on which side of a comparison a type is.
+                    const scim::attr_ref* ref = nullptr;
+                    for (const auto& pt : parts)
+                        if (ref == nullptr && pt.sort) ref = &*pt.sort;
+                    auto value = [](const std::pair<const part*, json>& m) {
+                        return m.first->sort ? scim::sort_value(*m.first->sort, m.second) : nullptr;
+                    };
+                    std::stable_sort(
+                        matched.begin(), matched.end(), [&](const auto& a, const auto& b) {
+                            const int c = scim::compare_sort_values(*ref, value(a), value(b));
+                            return p.descending ? c > 0 : c < 0;
+                        });
+                }
+                total = matched.size();
+                for (std::size_t i = start - 1; i < matched.size() && resources.size() < count; ++i)
+                    resources.push_back(scim::project(*matched[i].first->type, matched[i].second,
+                                                      p.attributes, p.excluded));
+            }
+            return scim_json(200, {{"schemas", {list_schema}},
+                                   {"totalResults", total},
+                                   {"startIndex", start},
+                                   {"itemsPerPage", resources.size()},
+                                   {"Resources", std::move(resources)}});
+        });
+    }
+
+    http_response root_search(const http_request& req) {
+        auto g = gate(req);
+        if (auto* r = std::get_if<http_response>(&g)) return std::move(*r);
+        auto body = body_json(req);
+        if (!body) return error_response(body.error());
+        auto p = params_from_search(*body);
+        if (!p) return error_response(p.error());
+        return list_root(*p);
     }
 
     // ---- bulk ---------------------------------------------------------------------------
@@ -1169,6 +1407,7 @@ void scim_service::add_routes(router& routes) {
                [s, &user](const http_request& r) { return s->list_search(user, r); });
     routes.add("POST", b + "/Groups/.search",
                [s, &group](const http_request& r) { return s->list_search(group, r); });
+    routes.add("POST", b + "/.search", [s](const http_request& r) { return s->root_search(r); });
     routes.add("GET", b + "/Users",
                [s, &user](const http_request& r) { return s->list_get(user, r); });
     routes.add("GET", b + "/Groups",

@@ -599,3 +599,148 @@ TEST_CASE(
         run_binary("scimsyncctl", {"--data-dir", (dir.path() / "data").string(), "log", "verify"})
             .code() == 0);
 }
+
+TEST_CASE(
+    "externalId is unique per client: a second resource of one client gets 409 and appends "
+    "nothing, another client may use it, and the rule holds after a restart",
+    "[integration][scim][uniqueness]") {
+    scim_fixture f;
+    auto other = f.ctl({"token", "create", "--name", "entra", "--ttl", "90d", "--json"});
+    REQUIRE(other.code() == 0);
+    const std::string other_token = json::parse(other.out)["token"];
+    auto as_other = [&](const std::string& method, const std::string& path, const json& body) {
+        return f.conn->request(method, f.base + path, body.dump(),
+                               {{"Authorization", "Bearer " + other_token},
+                                {"Content-Type", "application/scim+json"}});
+    };
+    const auto first = f.create_user("one@example.com", {{"externalId", "00u1"}});
+    const auto second = f.create_user("two@example.com", {{"externalId", "00u2"}});
+    auto check_rejections = [&] {
+        const auto before = f.last_seq();
+        auto again = f.call("POST", "/Users",
+                            {{"schemas", {user_schema}},
+                             {"userName", "three@example.com"},
+                             {"externalId", "00u1"}});
+        REQUIRE(again.status == 409);
+        REQUIRE(json::parse(again.body)["scimType"] == "uniqueness");
+        auto patched = f.call(
+            "PATCH", "/Users/" + second["id"].get<std::string>(),
+            {{"schemas", {patch_op}},
+             {"Operations", {{{"op", "replace"}, {"path", "externalId"}, {"value", "00u1"}}}}});
+        REQUIRE(patched.status == 409);
+        REQUIRE(json::parse(patched.body)["scimType"] == "uniqueness");
+        auto group = f.ok("POST", "/Groups",
+                          {{"schemas", {group_schema}},
+                           {"displayName", "g-" + std::to_string(before)},
+                           {"externalId", "00g1"}},
+                          201);
+        auto group_again = f.call("POST", "/Groups",
+                                  {{"schemas", {group_schema}},
+                                   {"displayName", "h-" + std::to_string(before)},
+                                   {"externalId", "00g1"}});
+        REQUIRE(group_again.status == 409);
+        REQUIRE(json::parse(group_again.body)["scimType"] == "uniqueness");
+        f.ok("DELETE", "/Groups/" + group["id"].get<std::string>(), nullptr, 204);
+        REQUIRE(f.last_seq() == before + 2);  // the group created and deleted, nothing else
+    };
+    check_rejections();
+    // Re-sending a user's own externalId is no conflict.
+    f.ok("PUT", "/Users/" + first["id"].get<std::string>(),
+         {{"schemas", {user_schema}},
+          {"userName", "one@example.com"},
+          {"externalId", "00u1"},
+          {"active", false}});
+    auto theirs = as_other(
+        "POST", "/Users",
+        {{"schemas", {user_schema}}, {"userName", "four@example.com"}, {"externalId", "00u1"}});
+    REQUIRE(theirs.status == 201);
+    auto both = f.ok("GET", "/Users?filter=" + filter_query("externalId eq \"00u1\""));
+    REQUIRE(both["totalResults"] == 2);
+    f.restart();
+    check_rejections();
+    auto theirs_again = as_other(
+        "POST", "/Users",
+        {{"schemas", {user_schema}}, {"userName", "five@example.com"}, {"externalId", "00u1"}});
+    REQUIRE(theirs_again.status == 409);
+}
+
+TEST_CASE("a user's write response is what a GET answers right after it", "[integration][scim]") {
+    scim_fixture f;
+    auto created = f.create_user("render@example.com",
+                                 {{"name", {{"givenName", "Zoë"}, {"familyName", "\"Q\""}}},
+                                  {"emails", {{{"value", "z@example.com"}, {"primary", true}}}},
+                                  {enterprise, {{"department", "Eng"}}}});
+    const std::string id = created["id"];
+    REQUIRE(created["meta"]["resourceType"] == "User");
+    REQUIRE(created["meta"]["version"] == "W/\"1\"");
+    REQUIRE(f.ok("GET", "/Users/" + id) == created);
+    auto patched = f.ok("PATCH", "/Users/" + id,
+                        {{"schemas", {patch_op}},
+                         {"Operations", {{{"op", "replace"}, {"value", {{"active", false}}}}}}});
+    REQUIRE(patched["active"] == false);
+    REQUIRE(patched["meta"]["version"] == "W/\"2\"");
+    REQUIRE(patched["meta"]["created"] == created["meta"]["created"]);
+    REQUIRE(f.ok("GET", "/Users/" + id) == patched);
+}
+
+TEST_CASE(
+    "POST /.search at the root lists users and groups together, each with its schemas and "
+    "resourceType, with filters, sorting and stable paging across the union",
+    "[integration][scim][search]") {
+    scim_fixture f;
+    const json search_schema = {"urn:ietf:params:scim:api:messages:2.0:SearchRequest"};
+    for (const auto* n : {"carol", "alice", "bob"})
+        f.create_user(std::string(n) + "@example.com", {{"displayName", n}});
+    for (const auto* n : {"beta", "alpha"})
+        f.ok("POST", "/Groups", {{"schemas", {group_schema}}, {"displayName", n}}, 201);
+    auto all = f.ok("POST", "/.search", {{"schemas", search_schema}});
+    REQUIRE(all["totalResults"] == 5);
+    REQUIRE(all["Resources"].size() == 5);
+    int users = 0, groups = 0;
+    for (const auto& r : all["Resources"]) {
+        const std::string type = r["meta"]["resourceType"];
+        REQUIRE(r["schemas"][0] == (type == "User" ? user_schema : group_schema));
+        (type == "User" ? users : groups)++;
+    }
+    REQUIRE(users == 3);
+    REQUIRE(groups == 2);
+
+    // Sorted across both types by an attribute both have; paged without gaps or repeats.
+    auto page = [&](int start) {
+        return f.ok("POST", "/.search",
+                    {{"schemas", search_schema},
+                     {"sortBy", "displayName"},
+                     {"startIndex", start},
+                     {"count", 2}});
+    };
+    std::vector<std::string> names;
+    for (int start = 1; start <= 5; start += 2) {
+        auto p = page(start);
+        REQUIRE(p["totalResults"] == 5);
+        REQUIRE(p["startIndex"] == start);
+        for (const auto& r : p["Resources"]) names.push_back(r["displayName"]);
+    }
+    REQUIRE(names == std::vector<std::string>{"alice", "alpha", "beta", "bob", "carol"});
+    REQUIRE(page(3) == page(3));
+
+    // A filter only users can express finds users; one only groups can, groups.
+    auto by_user_name = f.ok("POST", "/.search",
+                             {{"schemas", search_schema},
+                              {"filter", "userName sw \"a\""},
+                              {"attributes", {"userName"}}});
+    REQUIRE(by_user_name["totalResults"] == 1);
+    REQUIRE(by_user_name["Resources"][0]["userName"] == "alice@example.com");
+    REQUIRE(by_user_name["Resources"][0]["meta"]["resourceType"] == "User");
+    REQUIRE_FALSE(by_user_name["Resources"][0].contains("displayName"));
+    auto by_members =
+        f.ok("POST", "/.search", {{"schemas", search_schema}, {"filter", "displayName sw \"al\""}});
+    REQUIRE(by_members["totalResults"] == 2);  // alice (User) and alpha (Group)
+
+    // A filter no resource type accepts is an error and appends nothing.
+    const auto before = f.last_seq();
+    auto bad =
+        f.call("POST", "/.search", {{"schemas", search_schema}, {"filter", "nosuchattr eq \"x\""}});
+    REQUIRE(bad.status == 400);
+    REQUIRE(json::parse(bad.body)["scimType"] == "invalidFilter");
+    REQUIRE(f.last_seq() == before);
+}
