@@ -1,6 +1,7 @@
 #include "scimsync/daemon/scim_service.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <map>
 #include <mutex>
@@ -436,6 +437,14 @@ struct scim_service::impl {
         return &type == &scim::user_type() ? render_user(d, id) : render_group(d, id, with_members);
     }
 
+    // The id of a stored resource, read from its text.
+    static std::string id_of(const model::resource_state& r) {
+        if (auto members = jt::canonical_members(r.json))
+            for (const auto& m : *members)
+                if (m.key == "id") return jt::string_value(m.value).value_or(std::string());
+        return string_member(json::parse(r.json), "id");
+    }
+
     // meta as JSON text (keys in canonical order).
     std::string meta_text(const scim::resource_type& type, const model::resource_state& r,
                           std::string_view id) const {
@@ -528,7 +537,15 @@ struct scim_service::impl {
         if (auto h = req.header("x-request-id")) return std::string(h->substr(0, 128));
         if (auto h = req.header("client-request-id"))
             return std::string(h->substr(0, 128));  // Entra
-        return secrets::uuid_v4();
+        return next_request_id();
+    }
+
+    // A request id for requests that bring none: unique without a random draw per request
+    // (one per process, then a counter), e.g. "5f0c1a2b9e4d-42".
+    static std::string next_request_id() {
+        static const std::string prefix = secrets::uuid_v4().substr(24) + "-";
+        static std::atomic<std::uint64_t> counter{0};
+        return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1);
     }
 
     // The common start of POST and PUT: authentication and the provisioning switch, the body,
@@ -606,7 +623,9 @@ struct scim_service::impl {
         user_replacement r;
         r.user_name = string_member(resource, "userName");
         r.external_id = string_member(resource, "externalId");
-        r.text = resource.dump();
+        // Replacing invalid UTF-8 cannot change a stored user: only the id (from the path) can
+        // hold any, and such an id names no user, which the caller answers with 404.
+        r.text = resource.dump(-1, ' ', false, json::error_handler_t::replace);
         if (password) {
             r.password_set = true;
             r.password_hash = secrets::hash_password(*password);
@@ -994,8 +1013,7 @@ struct scim_service::impl {
                         hit = d.group_by_name(eq->value);
                         indexed = true;
                     }
-                    if (hit != nullptr)
-                        ids.push_back(json::parse(hit->json)["id"].get<std::string>());
+                    if (hit != nullptr) ids.push_back(id_of(*hit));
                 }
             }
             const std::size_t start = std::size_t(std::max<std::int64_t>(p.start_index, 1));
@@ -1009,6 +1027,28 @@ struct scim_service::impl {
                                        {"itemsPerPage", resources.size()},
                                        {"Resources", std::move(resources)}});
             };
+            if (user && p.attributes.empty() && p.excluded.empty() && !sort_ref &&
+                (indexed || !f)) {
+                // Users in full, as stored text plus meta (see single()): no trees. The lookups
+                // IdPs make constantly (userName eq, externalId eq) and plain paging.
+                std::vector<std::string_view> chosen;
+                if (indexed)
+                    chosen.assign(ids.begin(), ids.end());
+                else
+                    chosen = d.user_ids();
+                std::string body = "{\"Resources\":[";
+                std::size_t n = 0;
+                for (std::size_t i = start - 1; i < chosen.size() && n < count; ++i) {
+                    const auto* u = d.user(chosen[i]);
+                    if (u == nullptr) continue;
+                    if (n++ > 0) body += ',';
+                    body += jt::with_member(u->json, "meta", meta_text(type, *u, chosen[i]));
+                }
+                body += "],\"itemsPerPage\":" + std::to_string(n) + ",\"schemas\":[\"" +
+                        std::string(list_schema) + "\"],\"startIndex\":" + std::to_string(start) +
+                        ",\"totalResults\":" + std::to_string(chosen.size()) + "}";
+                return json_response(200, std::move(body), scim_content_type);
+            }
             if (!f && !sort_ref) {
                 // Plain paging (an IdP importing everything): render only the page asked for.
                 const auto all = user ? d.user_ids() : d.group_ids();

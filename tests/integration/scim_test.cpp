@@ -664,7 +664,8 @@ TEST_CASE(
     REQUIRE(theirs_again.status == 409);
 }
 
-TEST_CASE("a user's write response is what a GET answers right after it", "[integration][scim]") {
+TEST_CASE("a user's write response is what a GET or a list answers right after it",
+          "[integration][scim]") {
     scim_fixture f;
     auto created = f.create_user("render@example.com",
                                  {{"name", {{"givenName", "Zoë"}, {"familyName", "\"Q\""}}},
@@ -681,6 +682,11 @@ TEST_CASE("a user's write response is what a GET answers right after it", "[inte
     REQUIRE(patched["meta"]["version"] == "W/\"2\"");
     REQUIRE(patched["meta"]["created"] == created["meta"]["created"]);
     REQUIRE(f.ok("GET", "/Users/" + id) == patched);
+    auto found = f.ok("GET", "/Users?filter=" + filter_query("userName eq \"RENDER@example.com\""));
+    REQUIRE(found["totalResults"] == 1);
+    REQUIRE(found["Resources"][0] == patched);
+    auto listed = f.ok("GET", "/Users?count=10");
+    REQUIRE(listed["Resources"][0] == patched);
 }
 
 TEST_CASE(

@@ -4,13 +4,17 @@
 // directory view that follows the log.
 //
 // Write path (one per request):
-//   1. under the command mutex: authenticate, validate the request against the *write model*
-//      (the directory as of every event submitted so far, durable or not), turn it into events,
-//      fold them into the write model, and submit them to the log (submission order = log
-//      order, so uniqueness and ETag checks are decided in log order);
-//   2. when the log reports them durable, wait until the *read model* (the directory the
+//   1. outside any lock: authenticate, parse and normalise the body, compute the resulting
+//      resource (a PATCH works on a copy of the current state and remembers its version) and
+//      serialise it once: that text becomes the event's data, the stored view and the answer;
+//   2. under the command mutex: check the request against the *write model* (the directory as
+//      of every event submitted so far, durable or not: existence, If-Match, uniqueness, and for
+//      a PATCH that the version it patched is still current, else it starts again), fold the
+//      events into the write model and submit them to the log (submission order = log order,
+//      so uniqueness and ETag checks are decided in log order);
+//   3. when the log reports them durable, wait until the *read model* (the directory the
 //      projector runner folds from the durable log) has applied them;
-//   3. answer from the read model. A client therefore reads its own writes, and no answer ever
+//   4. answer from the read model. A client therefore reads its own writes, and no answer ever
 //      shows state that is not durable.
 // A rejected request submits nothing.
 
