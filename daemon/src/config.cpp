@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -10,6 +11,9 @@
 #include <sstream>
 
 #include <toml++/toml.h>
+
+#include "scimsync/bridge/dn.hpp"
+#include "scimsync/bridge/entry.hpp"
 
 namespace scimsync::daemon {
 
@@ -112,6 +116,210 @@ std::expected<void, std::string> apply_table(const toml::table& table, std::stri
     return {};
 }
 
+// The [ldap] settings as read; turned into an ldap_config once the whole file is read (the
+// suffix decides the default bases, whatever order the keys come in).
+struct ldap_draft {
+    bool present = false;
+    std::string url, bind_dn, suffix = "dc=example,dc=com";
+    std::string password_file;
+    std::optional<std::string> users_base, users_rdn, groups_base, group_class, empty_member,
+        deactivate_mode, deactivate_attribute, deactivate_value, deactivate_base, drift_default,
+        accesslog_base;
+    std::optional<std::vector<std::string>> object_classes;
+    std::vector<std::pair<std::string, std::optional<bridge::attribute_rule>>> attributes;
+    std::vector<std::pair<std::string, std::string>> drift;
+    std::int64_t window = 64;
+    bool passwords = false;
+    bool ingest = true;
+    std::int64_t timeout_ms = 5000;
+};
+
+setter bool_setter(bool& target) {
+    return [&target](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* b = n.as_boolean();
+        if (b == nullptr) return std::unexpected(std::string("expected true or false, got ") + type_name(n));
+        target = b->get();
+        return {};
+    };
+}
+
+setter optional_string(std::optional<std::string>& target) {
+    return string_setter([&target](const std::string& v) -> std::expected<void, std::string> {
+        if (v.empty()) return std::unexpected("must not be empty");
+        target = v;
+        return {};
+    });
+}
+
+std::expected<std::string, std::string> read_secret_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return std::unexpected("cannot read " + p.string() + ": " + std::strerror(errno));
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::string secret = text.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty()) return std::unexpected(p.string() + " is empty");
+    return secret;
+}
+
+// The [ldap] keys. Errors from here name the key; the caller adds file and line.
+void add_ldap_keys(std::map<std::string, setter, std::less<>>& keys, ldap_draft& d) {
+    const auto mark = [&d](setter inner) -> setter {
+        return [&d, inner = std::move(inner)](const toml::node& n) {
+            d.present = true;
+            return inner(n);
+        };
+    };
+    keys["ldap.url"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+        if (!v.starts_with("ldap://") && !v.starts_with("ldaps://") && !v.starts_with("ldapi://"))
+            return std::unexpected("expected an ldap://, ldaps:// or ldapi:// URL, got \"" + v + "\"");
+        d.url = v;
+        return {};
+    }));
+    keys["ldap.bind_dn"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+        d.bind_dn = v;
+        return {};
+    }));
+    keys["ldap.bind_password_file"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+        if (v.empty()) return std::unexpected("must not be empty");
+        d.password_file = v;
+        return {};
+    }));
+    keys["ldap.suffix"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+        if (!bridge::normalize_dn(v) || v.empty()) return std::unexpected("\"" + v + "\" is not a valid DN");
+        d.suffix = v;
+        return {};
+    }));
+    keys["ldap.accesslog_base"] = mark(optional_string(d.accesslog_base));
+    keys["ldap.window"] = mark(integer_setter(d.window, 1, 4096));
+    keys["ldap.timeout_ms"] = mark(integer_setter(d.timeout_ms, 100, 600'000));
+    keys["ldap.passwords"] = mark(bool_setter(d.passwords));
+    keys["ldap.ingest"] = mark(bool_setter(d.ingest));
+    keys["ldap.users.base"] = mark(optional_string(d.users_base));
+    keys["ldap.users.rdn"] = mark(optional_string(d.users_rdn));
+    keys["ldap.users.object_classes"] = mark([&d](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* a = n.as_array();
+        if (a == nullptr) return std::unexpected(std::string("expected an array of strings, got ") + type_name(n));
+        std::vector<std::string> classes;
+        for (const auto& item : *a) {
+            const auto* s = item.as_string();
+            if (s == nullptr) return std::unexpected("expected an array of strings");
+            classes.push_back(s->get());
+        }
+        d.object_classes = std::move(classes);
+        return {};
+    });
+    keys["ldap.groups.base"] = mark(optional_string(d.groups_base));
+    keys["ldap.groups.object_class"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+        if (v != "groupOfNames" && v != "groupOfUniqueNames")
+            return std::unexpected("expected groupOfNames or groupOfUniqueNames, got \"" + v + "\"");
+        d.group_class = v;
+        return {};
+    }));
+    keys["ldap.groups.empty_member"] = mark(optional_string(d.empty_member));
+    keys["ldap.deactivate.mode"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+        if (auto m = bridge::parse_deactivate_mode(v); !m) return std::unexpected(m.error());
+        d.deactivate_mode = v;
+        return {};
+    }));
+    keys["ldap.deactivate.attribute"] = mark(optional_string(d.deactivate_attribute));
+    keys["ldap.deactivate.value"] = mark(optional_string(d.deactivate_value));
+    keys["ldap.deactivate.base"] = mark(optional_string(d.deactivate_base));
+    // LDAP attribute = "SCIM path", or { path = "...", dn = true } for user references, or ""
+    // to drop one of the default rules.
+    keys["ldap.attributes"] = mark([&d](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* t = n.as_table();
+        if (t == nullptr) return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        for (const auto& [k, v] : *t) {
+            const std::string attr(k.str());
+            if (const auto* s = v.as_string()) {
+                if (s->get().empty()) {
+                    d.attributes.emplace_back(attr, std::nullopt);
+                } else {
+                    d.attributes.emplace_back(attr, bridge::attribute_rule{attr, s->get(), false});
+                }
+                continue;
+            }
+            const auto* rule = v.as_table();
+            if (rule == nullptr || !(*rule)["path"].is_string())
+                return std::unexpected(attr + ": expected a SCIM path string or { path = \"...\", dn = true }");
+            for (const auto& [rk, rv] : *rule) {
+                if (rk.str() != "path" && rk.str() != "dn")
+                    return std::unexpected(attr + "." + std::string(rk.str()) + ": unknown key");
+            }
+            const bool dn = (*rule)["dn"].value_or(false);
+            d.attributes.emplace_back(attr, bridge::attribute_rule{attr, *(*rule)["path"].value<std::string>(), dn});
+        }
+        return {};
+    });
+    keys["ldap.drift"] = mark([&d](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* t = n.as_table();
+        if (t == nullptr) return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        for (const auto& [k, v] : *t) {
+            const std::string attr(k.str());
+            const auto* s = v.as_string();
+            if (s == nullptr) return std::unexpected(attr + ": expected repair, report or accept");
+            if (auto p = bridge::parse_drift_policy(s->get()); !p) return std::unexpected(attr + ": " + p.error());
+            if (attr == "default") d.drift_default = s->get();
+            else d.drift.emplace_back(attr, s->get());
+        }
+        return {};
+    });
+}
+
+std::expected<ldap_config, std::string> finish_ldap(const ldap_draft& d) {
+    ldap_config c;
+    if (d.url.empty()) return std::unexpected("ldap.url: required when [ldap] is configured");
+    c.connection.url = d.url;
+    c.connection.bind_dn = d.bind_dn;
+    c.connection.timeout = std::chrono::milliseconds(d.timeout_ms);
+    if (!d.password_file.empty()) {
+        c.bind_password_file = d.password_file;
+        auto secret = read_secret_file(d.password_file);
+        if (!secret) return std::unexpected("ldap.bind_password_file: " + secret.error());
+        c.connection.bind_password = std::move(*secret);
+    } else if (!d.bind_dn.empty()) {
+        return std::unexpected("ldap.bind_password_file: required with ldap.bind_dn (the password "
+                               "is kept out of the config file)");
+    }
+    c.window = static_cast<std::size_t>(d.window);
+    c.ingest = d.ingest;
+    if (d.accesslog_base) c.accesslog_base = *d.accesslog_base;
+    auto& m = c.mapping;
+    m = bridge::default_mapping(d.suffix);
+    if (d.users_base) m.people_base = *d.users_base;
+    if (d.users_rdn) m.user_rdn = *d.users_rdn;
+    if (d.object_classes) m.user_object_classes = *d.object_classes;
+    if (d.groups_base) m.groups_base = *d.groups_base;
+    if (d.group_class)
+        m.group_kind = *d.group_class == "groupOfNames" ? bridge::group_class::group_of_names
+                                                        : bridge::group_class::group_of_unique_names;
+    if (d.empty_member) m.empty_group_member = *d.empty_member;
+    if (d.deactivate_mode) m.on_deactivate = *bridge::parse_deactivate_mode(*d.deactivate_mode);
+    if (d.deactivate_attribute) m.deactivate_attribute = *d.deactivate_attribute;
+    if (d.deactivate_value) m.deactivate_value = *d.deactivate_value;
+    if (d.deactivate_base) m.disabled_base = *d.deactivate_base;
+    m.passwords = d.passwords;
+    for (const auto& [attr, rule] : d.attributes) {
+        auto& rules = m.user_attributes;
+        rules.erase(std::remove_if(rules.begin(), rules.end(),
+                                   [&](const bridge::attribute_rule& r) {
+                                       return bridge::ci_less{}(r.ldap, attr) == false &&
+                                              bridge::ci_less{}(attr, r.ldap) == false;
+                                   }),
+                    rules.end());
+        if (rule) rules.push_back(*rule);
+    }
+    if (d.drift_default) m.default_drift = *bridge::parse_drift_policy(*d.drift_default);
+    for (const auto& [attr, policy] : d.drift) {
+        std::string key = attr;
+        for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        m.drift[key] = *bridge::parse_drift_policy(policy);
+    }
+    if (auto r = bridge::validate(m); !r) return std::unexpected("ldap." + r.error());
+    return c;
+}
+
 }  // namespace
 
 std::expected<listen_address, std::string> parse_listen(std::string_view text) {
@@ -198,8 +406,19 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
     keys["http.body_limit_bytes"] = integer_setter(next.body_limit_bytes, 1, std::int64_t{1} << 30);
     keys["http.read_timeout_s"] = integer_setter(timeout_s, 1, 3600);
     keys["http.threads"] = integer_setter(next.threads, 1, 64);
+    ldap_draft ldap;
+    add_ldap_keys(keys, ldap);
 
     if (auto r = apply_table(table, "", keys, locator{file}); !r) return r;
+    if (ldap.present) {
+        auto l = finish_ldap(ldap);
+        if (!l) {
+            const auto* section = table["ldap"].node();
+            const auto line = section != nullptr ? section->source().begin.line : 0;
+            return std::unexpected(file.string() + ":" + std::to_string(line) + ": " + l.error());
+        }
+        next.ldap = std::move(*l);
+    }
     next.read_timeout = std::chrono::seconds(timeout_s);
     config = std::move(next);
     return {};

@@ -307,6 +307,69 @@ int cmd_log_dump(const global_options& g, const dump_options& d) {
     return exit_ok;
 }
 
+void print_ldap_status(const nlohmann::json& r) {
+    const auto num = [](const nlohmann::json& j, const char* k) {
+        return j.is_object() ? j.value(k, std::uint64_t{0}) : 0;
+    };
+    std::cout << "LDAP:        " << text_or(r, "url", "") << " as " << text_or(r, "bind_dn", "")
+              << '\n';
+    const auto& m = r.value("mirror", nlohmann::json());
+    if (m.is_object()) {
+        std::cout << "mirror:      " << (m.value("connected", false) ? "connected" : "NOT CONNECTED")
+                  << ", written up to seq " << num(m, "checkpoint") << " of " << num(m, "log_head")
+                  << " (lag " << num(m, "lag_events") << " events, " << num(m, "queued_writes")
+                  << " writes queued)\n"
+                  << "writes:      " << num(m, "writes") << " done, " << num(m, "failed_writes")
+                  << " refused, " << num(m, "reconnects") << " reconnects\n";
+        if (m.contains("last_error") && m["last_error"].is_string())
+            std::cout << "last error:  " << m["last_error"].get<std::string>() << " at "
+                      << text_or(m, "last_error_time", "") << '\n';
+    }
+    const auto& i = r.value("ingest", nlohmann::json());
+    if (i.is_object()) {
+        std::cout << "ingest:      "
+                  << (i.value("persisting", false) ? "following the accesslog"
+                      : i.value("connected", false) ? "catching up"
+                                                    : "NOT CONNECTED")
+                  << ", " << num(i, "ingested") << " changes ingested, "
+                  << num(i, "own_writes_skipped") << " own writes skipped\n";
+        if (i.contains("last_error") && i["last_error"].is_string())
+            std::cout << "last error:  " << i["last_error"].get<std::string>() << '\n';
+    } else {
+        std::cout << "ingest:      off\n";
+    }
+}
+
+int cmd_ldap_reconcile(const global_options& g, bool dry_run, unsigned timeout_s) {
+    auto r = sd::admin_call(g.socket, "ldap.reconcile",
+                            {{"dry_run", dry_run}, {"timeout_s", timeout_s}},
+                            std::chrono::seconds(timeout_s + 10));
+    if (!r) {
+        say(r.error().message);
+        return r.error().what == sd::admin_error::kind::command ? exit_usage : exit_problem;
+    }
+    const auto differences = r->value("differences", std::uint64_t{0});
+    if (g.json) {
+        std::cout << r->dump() << '\n';
+    } else {
+        const char* verb = dry_run ? "" : " (fixed)";
+        for (const auto& dn : r->value("missing", nlohmann::json::array()))
+            std::cout << "missing" << verb << ": " << dn.get<std::string>() << '\n';
+        for (const auto& dn : r->value("extra", nlohmann::json::array()))
+            std::cout << "extra" << verb << ":   " << dn.get<std::string>() << '\n';
+        for (const auto& d : r->value("drift", nlohmann::json::array())) {
+            std::cout << "drift" << verb << ":   " << text_or(d, "dn", "") << ": "
+                      << text_or(d, "attribute", "") << " is " << d.value("actual", nlohmann::json::array()).dump()
+                      << ", should be " << d.value("expected", nlohmann::json::array()).dump() << '\n';
+        }
+        std::cout << r->value("checked", std::uint64_t{0}) << " entries checked at seq "
+                  << r->value("at", std::uint64_t{0}) << ", " << differences
+                  << (differences == 1 ? " difference" : " differences")
+                  << (dry_run || differences == 0 ? "" : ", all fixed") << '\n';
+    }
+    return dry_run && differences > 0 ? exit_problem : exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -354,6 +417,18 @@ int main(int argc, char** argv) {
     auto* prov_enable = provisioning->add_subcommand("enable", "accept SCIM requests again");
     auto* prov_disable = provisioning->add_subcommand(
         "disable", "refuse SCIM requests; nothing is changed while off");
+
+    auto* ldap = app.add_subcommand("ldap", "the LDAP bridge (through the running daemon)");
+    ldap->require_subcommand(1);
+    auto* ldap_status = ldap->add_subcommand("status", "mirror lag, errors and the sync stream");
+    auto* ldap_reconcile = ldap->add_subcommand(
+        "reconcile",
+        "compare the managed LDAP subtrees with the views and fix every difference; exit 1 "
+        "when --dry-run finds differences");
+    bool dry_run = false;
+    unsigned reconcile_timeout = 300;
+    ldap_reconcile->add_flag("--dry-run", dry_run, "only print the differences");
+    ldap_reconcile->add_option("--timeout", reconcile_timeout, "seconds to wait (default 300)");
 
     try {
         app.parse(argc, argv);
@@ -407,6 +482,9 @@ int main(int argc, char** argv) {
                     std::cout << "provisioning " << text_or(r, "provisioning", "")
                               << (r.value("changed", false) ? "" : " (it already was)") << '\n';
                 });
+        if (ldap_status->parsed())
+            return admin_command(g, "ldap.status", nlohmann::json::object(), print_ldap_status);
+        if (ldap_reconcile->parsed()) return cmd_ldap_reconcile(g, dry_run, reconcile_timeout);
     } catch (const std::exception& e) {
         say(std::string("fatal: ") + e.what());
         return exit_problem;

@@ -23,6 +23,7 @@
 
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/config.hpp"
+#include "scimsync/daemon/ldap_service.hpp"
 #include "scimsync/daemon/router.hpp"
 #include "scimsync/daemon/scim_service.hpp"
 #include "scimsync/daemon/server.hpp"
@@ -145,10 +146,30 @@ int serve(const sd::daemon_config& config) {
         return 1;
     }
 
+    // The LDAP bridge follows the log on its own threads; LDAP being down does not stop us.
+    std::optional<sd::ldap_service> ldap;
+    sd::command_registry commands;
+    if (config.ldap) {
+        ldap.emplace(log, *config.ldap, config.data_dir / "ldap", [](const std::string& line) {
+            say(line);
+        });
+        if (auto r = ldap->start(); !r) {
+            say("cannot start the LDAP bridge: " + r.error().message);
+            return 1;
+        }
+        ldap->add_commands(commands);
+    } else {
+        for (const char* name : {"ldap.status", "ldap.reconcile"}) {
+            commands.add(name, [](const nlohmann::json&) -> sd::command_result {
+                return std::unexpected(std::string(
+                    "the LDAP bridge is not configured (no [ldap] section in the config file)"));
+            });
+        }
+    }
+
     sd::router routes(say);
     sd::add_health_routes(routes, log, status);
     service.add_routes(routes);
-    sd::command_registry commands;
     sd::add_status_command(commands, log, status);
     service.add_commands(commands);
 
@@ -181,8 +202,10 @@ int serve(const sd::daemon_config& config) {
         // Completes queued appends (and with them any async handler still owed a response)
         // while the server, which those responses go to, still exists.
         status.log_open = false;
+        if (ldap) ldap->stop_ingest();
         log.close();
         service.stop();
+        if (ldap) ldap->stop();
     }
     return log_failed ? 1 : exit_code;
 }

@@ -7,9 +7,12 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "scimsync/bridge/ldap_client.hpp"
+#include "scimsync/bridge/mapping.hpp"
 #include "scimsync/eventlog/file_log.hpp"
 
 namespace scimsync::daemon {
@@ -28,6 +31,16 @@ std::expected<listen_address, std::string> parse_listen(std::string_view text);
 // The inverse, with IPv6 in brackets.
 std::string to_string(const listen_address& a);
 
+// The LDAP bridge ([ldap] in the config file). Present only when the file sets ldap.url.
+struct ldap_config {
+    bridge::ldap_settings connection;  // the password comes from bind_password_file
+    std::filesystem::path bind_password_file;
+    bridge::mapping mapping;
+    std::size_t window = 64;
+    bool ingest = true;
+    std::string accesslog_base = "cn=accesslog";
+};
+
 struct daemon_config {
     std::filesystem::path data_dir{default_data_dir};
     listen_address listen;
@@ -37,6 +50,7 @@ struct daemon_config {
     std::size_t body_limit_bytes = 1u << 20;
     std::chrono::seconds read_timeout{30};
     unsigned threads = 2;
+    std::optional<ldap_config> ldap;
 
     std::filesystem::path log_dir() const { return data_dir / "log"; }
 };

@@ -1,0 +1,1043 @@
+#include "scimsync/bridge/mirror.hpp"
+
+#include <fcntl.h>
+#include <ldap.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "scimsync/bridge/dn.hpp"
+#include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/model/events.hpp"
+
+namespace scimsync::bridge {
+
+namespace el = eventlog;
+namespace names = model::event_names;
+using nlohmann::json;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// The key under which a DN is looked up: libldap's normal form, so that the DN slapd reports
+// (accesslog, searches) finds the DN we built, whatever escaping either side used.
+std::string dn_key(std::string_view dn) { return normalize_dn(dn).value_or(lower(dn)); }
+
+enum class entity_kind { user, group };
+
+struct entity {
+    entity_kind kind = entity_kind::user;
+    std::string id;
+};
+
+// One LDAP write, tagged with the event it comes from.
+struct write_op {
+    enum kind { add, modify, remove, rename } op = modify;
+    std::uint64_t seq = 0;
+    std::string dn;
+    ldap_entry entry;                // add
+    std::vector<modification> mods;  // modify
+    bool permissive = false;
+    std::string new_rdn, new_superior, new_dn;  // rename
+    std::optional<entity> subject;              // the user/group the write is about
+    // runtime
+    std::uint64_t id = 0;
+    bool sent = false;
+    bool done = false;
+    bool fallback_used = false;
+    int msgid = 0;
+
+    std::vector<std::string> keys() const {
+        std::vector<std::string> k{lower(dn)};
+        if (op == rename) k.push_back(lower(new_dn));
+        return k;
+    }
+    std::string describe() const {
+        static const char* verbs[] = {"add", "modify", "delete", "rename"};
+        return std::string(verbs[op]) + " " + dn;
+    }
+};
+
+std::string now_text() { return el::format_time(el::system_utc_now()); }
+
+}  // namespace
+
+json mirror_status::to_json() const {
+    return json{{"running", running},
+                {"connected", connected},
+                {"checkpoint", checkpoint},
+                {"folded", folded},
+                {"log_head", log_head},
+                {"lag_events", log_head > checkpoint ? log_head - checkpoint : 0},
+                {"queued_writes", queued},
+                {"writes", writes},
+                {"failed_writes", failed},
+                {"reconnects", reconnects},
+                {"last_error", last_error.empty() ? json(nullptr) : json(last_error)},
+                {"last_error_time",
+                 last_error_time.empty() ? json(nullptr) : json(last_error_time)}};
+}
+
+json reconcile_report::to_json() const {
+    json d = json::array();
+    for (const auto& x : drifted) {
+        d.push_back(json{
+            {"dn", x.dn}, {"attribute", x.attribute}, {"expected", x.expected}, {"actual", x.actual}});
+    }
+    return json{{"dry_run", dry_run}, {"at", at},         {"checked", checked},
+                {"missing", missing}, {"extra", extra}, {"drift", d},
+                {"differences", missing.size() + extra.size() + drifted.size()}};
+}
+
+struct mirror::impl {
+    const el::log& log;
+    entry_builder builder;
+    mirror_options options;
+
+    // --- fold state (mirror thread only, except under mu for reconcile requests) ---
+    model::directory dir;
+    std::unordered_map<std::string, std::string> dn_of;        // entity id -> DN of its entry
+    std::unordered_map<std::string, entity> by_dn;             // lower(DN) -> entity
+    std::unordered_map<std::string, std::size_t> ldap_members;  // group id -> members with entries
+    std::unordered_map<std::string, std::unordered_set<std::string>> reports;  // manager -> users
+    std::unordered_map<std::string, std::string> manager_of;  // user -> manager ids (joined)
+    std::uint64_t folded = 0;
+    std::uint64_t start_checkpoint = 0;
+
+    // --- writes ---
+    std::deque<write_op> ops;
+    std::uint64_t next_op_id = 1;
+    std::unordered_map<int, std::uint64_t> inflight;  // msgid -> op id
+    std::unordered_map<std::string, int> busy_keys;   // lower(DN) -> in-flight writes
+    std::unique_ptr<ldap_connection> conn;
+    std::unique_ptr<el::reader> reader;
+    clock::time_point next_connect{};
+    std::chrono::milliseconds backoff{0};
+    clock::time_point last_checkpoint_write{};
+    std::uint64_t stored_checkpoint = 0;
+
+    // --- shared with other threads ---
+    mutable std::mutex mu;
+    mutable std::condition_variable cv;
+    mirror_status st;
+    std::atomic<bool> stop{false};
+    std::thread thread;
+    struct reconcile_request {
+        bool dry_run = true;
+        std::promise<std::expected<reconcile_report, std::string>> done;
+    };
+    std::deque<std::shared_ptr<reconcile_request>> reconciles;
+    std::shared_ptr<reconcile_request> fixing;  // mirror thread only
+    reconcile_report fixing_report;
+
+    impl(const el::log& l, entry_builder b, mirror_options o)
+        : log(l), builder(std::move(b)), options(std::move(o)) {}
+
+    void notice(const std::string& line) const {
+        if (options.notice) options.notice("ldap mirror: " + line);
+    }
+
+    std::filesystem::path checkpoint_file() const {
+        return options.state_dir / "mirror.checkpoint";
+    }
+
+    // ---------------------------------------------------------------- checkpoint file
+    el::result<std::uint64_t> read_checkpoint() const {
+        std::error_code ec;
+        if (!std::filesystem::exists(checkpoint_file(), ec)) return 0;
+        std::ifstream in(checkpoint_file());
+        std::uint64_t v = 0;
+        std::string rest;
+        if (!(in >> v) || (in >> rest)) {
+            return el::fail(el::errc::corrupt,
+                            checkpoint_file().string() + ": not a sequence number");
+        }
+        return v;
+    }
+
+    void write_checkpoint(std::uint64_t seq) {
+        if (seq == stored_checkpoint) return;
+        const auto tmp = options.state_dir / "mirror.checkpoint.tmp";
+        const std::string text = std::to_string(seq) + "\n";
+        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) ==
+                                 static_cast<ssize_t>(text.size());
+        ok = ok && ::fdatasync(fd) == 0;
+        if (fd >= 0) ::close(fd);
+        ok = ok && ::rename(tmp.c_str(), checkpoint_file().c_str()) == 0;
+        if (ok) {
+            const int dfd = ::open(options.state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                ::fsync(dfd);
+                ::close(dfd);
+            }
+            stored_checkpoint = seq;
+        } else {
+            record_error("cannot store the checkpoint in " + checkpoint_file().string());
+        }
+        last_checkpoint_write = clock::now();
+    }
+
+    std::uint64_t current_checkpoint() const {
+        if (ops.empty()) return folded;
+        return ops.front().seq - 1;
+    }
+
+    void record_error(const std::string& what) {
+        std::lock_guard lk(mu);
+        st.last_error = what;
+        st.last_error_time = now_text();
+    }
+
+    // ---------------------------------------------------------------- entries from the fold
+    user_dn_fn dn_lookup() const {
+        return [this](std::string_view id) -> std::optional<std::string> {
+            const auto it = dn_of.find(std::string(id));
+            if (it == dn_of.end()) return std::nullopt;
+            return it->second;
+        };
+    }
+
+    std::optional<ldap_entry> user_entry(const std::string& id) const {
+        const auto* u = dir.user(id);
+        if (u == nullptr) return std::nullopt;
+        const auto res = json::parse(u->json, nullptr, false);
+        if (!res.is_object()) return std::nullopt;
+        return builder.user_entry(res, u->password_hash, dn_lookup());
+    }
+
+    std::optional<std::string> user_dn_now(const std::string& id) const {
+        const auto* u = dir.user(id);
+        if (u == nullptr) return std::nullopt;
+        const auto res = json::parse(u->json, nullptr, false);
+        if (!res.is_object()) return std::nullopt;
+        return builder.user_dn(res);
+    }
+
+    std::optional<ldap_entry> group_entry(const std::string& id) const {
+        const auto* g = dir.group(id);
+        if (g == nullptr) return std::nullopt;
+        auto res = json::parse(g->json, nullptr, false);
+        if (!res.is_object()) return std::nullopt;
+        res["id"] = id;
+        std::vector<std::string> dns;
+        if (const auto* m = dir.members(id)) {
+            for (const auto& [member, type] : *m) {
+                if (const auto it = dn_of.find(member); it != dn_of.end())
+                    dns.push_back(it->second);
+            }
+        }
+        return builder.group_entry(res, std::move(dns));
+    }
+
+    std::optional<ldap_entry> entity_entry(const entity& e) const {
+        return e.kind == entity_kind::user ? user_entry(e.id) : group_entry(e.id);
+    }
+
+    void set_dn(const entity& e, const std::optional<std::string>& dn) {
+        if (const auto it = dn_of.find(e.id); it != dn_of.end()) {
+            by_dn.erase(dn_key(it->second));
+            dn_of.erase(it);
+        }
+        if (dn) {
+            dn_of[e.id] = *dn;
+            by_dn[dn_key(*dn)] = e;
+        }
+    }
+
+    std::size_t count_ldap_members(const std::string& group_id) const {
+        std::size_t n = 0;
+        if (const auto* m = dir.members(group_id)) {
+            for (const auto& [member, type] : *m) n += dn_of.contains(member) ? 1 : 0;
+        }
+        return n;
+    }
+
+    // ---------------------------------------------------------------- emitting writes
+    void push(write_op op) {
+        op.id = next_op_id++;
+        ops.push_back(std::move(op));
+    }
+
+    void emit_add(std::uint64_t seq, ldap_entry e, entity subject) {
+        write_op op;
+        op.op = write_op::add;
+        op.seq = seq;
+        op.dn = e.dn;
+        op.entry = std::move(e);
+        op.subject = std::move(subject);
+        push(std::move(op));
+    }
+
+    void emit_modify(std::uint64_t seq, const std::string& dn, std::vector<modification> mods,
+                     std::optional<entity> subject, bool permissive) {
+        if (mods.empty()) return;
+        write_op op;
+        op.op = write_op::modify;
+        op.seq = seq;
+        op.dn = dn;
+        op.mods = std::move(mods);
+        op.permissive = permissive;
+        op.subject = std::move(subject);
+        push(std::move(op));
+    }
+
+    void emit_delete(std::uint64_t seq, const std::string& dn) {
+        write_op op;
+        op.op = write_op::remove;
+        op.seq = seq;
+        op.dn = dn;
+        push(std::move(op));
+    }
+
+    void emit_rename(std::uint64_t seq, const std::string& from, const std::string& to,
+                     entity subject) {
+        write_op op;
+        op.op = write_op::rename;
+        op.seq = seq;
+        op.dn = from;
+        op.new_dn = to;
+        op.new_rdn = first_rdn(to);
+        const std::string parent = parent_dn(to);
+        if (lower(parent) != lower(parent_dn(from))) op.new_superior = parent;
+        op.subject = std::move(subject);
+        push(std::move(op));
+    }
+
+    // An entity's entry went from `before` to `after`: add, delete, rename and/or modify.
+    void emit_change(std::uint64_t seq, const std::optional<ldap_entry>& before,
+                     const std::optional<ldap_entry>& after, const entity& subject) {
+        if (!before && !after) return;
+        if (!before) return emit_add(seq, *after, subject);
+        if (!after) return emit_delete(seq, before->dn);
+        if (before->dn != after->dn) emit_rename(seq, before->dn, after->dn, subject);
+        // The rename already set the new RDN value (deleteoldrdn): the modify re-states it.
+        emit_modify(seq, after->dn, diff(before->attrs, after->attrs), subject, true);
+    }
+
+    // Member value changes on the groups listing `member_id`, after its DN went from `old_dn`
+    // to `new_dn` (either may be absent).
+    void fix_memberships(std::uint64_t seq, const std::string& member_id,
+                         const std::vector<std::string>& group_ids,
+                         const std::optional<std::string>& old_dn,
+                         const std::optional<std::string>& new_dn) {
+        if (old_dn == new_dn) return;
+        const std::string attr = builder.config().member_attribute();
+        for (const auto& gid : group_ids) {
+            const auto git = dn_of.find(gid);
+            if (git == dn_of.end()) continue;
+            const std::size_t before = ldap_members[gid];
+            const std::size_t after = before - (old_dn ? 1 : 0) + (new_dn ? 1 : 0);
+            ldap_members[gid] = after;
+            std::vector<modification> mods;
+            if (new_dn) mods.push_back({modification::add, attr, {*new_dn}});
+            if (old_dn) mods.push_back({modification::remove, attr, {*old_dn}});
+            const std::string placeholder = builder.empty_member_for(git->second);
+            if (after == 0) mods.insert(mods.begin(), {modification::add, attr, {placeholder}});
+            if (before == 0 && after > 0) mods.push_back({modification::remove, attr, {placeholder}});
+            emit_modify(seq, git->second, std::move(mods), entity{entity_kind::group, gid}, true);
+        }
+        (void)member_id;
+    }
+
+    // Users whose manager is `manager_id` get their manager attribute re-stated.
+    void fix_reports(std::uint64_t seq, const std::string& manager_id) {
+        const auto it = reports.find(manager_id);
+        if (it == reports.end()) return;
+        for (const auto& uid : it->second) {
+            const auto dn = dn_of.find(uid);
+            if (dn == dn_of.end()) continue;
+            const auto e = user_entry(uid);
+            if (!e) continue;
+            for (const auto& r : builder.config().user_attributes) {
+                if (!r.as_user_dn) continue;
+                const auto v = e->attrs.find(r.ldap);
+                if (v == e->attrs.end())
+                    emit_modify(seq, dn->second, {{modification::remove, r.ldap, {}}},
+                                entity{entity_kind::user, uid}, true);
+                else
+                    emit_modify(seq, dn->second, {{modification::replace, r.ldap, v->second}},
+                                entity{entity_kind::user, uid}, true);
+            }
+        }
+    }
+
+    void index_manager(const std::string& uid, const std::vector<std::string>& managers) {
+        if (const auto it = manager_of.find(uid); it != manager_of.end()) {
+            std::istringstream in(it->second);
+            for (std::string m; std::getline(in, m, '\n');) {
+                if (auto r = reports.find(m); r != reports.end()) {
+                    r->second.erase(uid);
+                    if (r->second.empty()) reports.erase(r);
+                }
+            }
+            manager_of.erase(it);
+        }
+        if (managers.empty()) return;
+        std::string joined;
+        for (const auto& m : managers) {
+            reports[m].insert(uid);
+            joined += m + "\n";
+        }
+        manager_of[uid] = std::move(joined);
+    }
+
+    std::vector<std::string> groups_of(const std::string& id) const {
+        std::vector<std::string> out;
+        if (const auto* g = dir.groups_of(id)) out.assign(g->begin(), g->end());
+        return out;
+    }
+
+    // ---------------------------------------------------------------- folding one event
+    el::result<void> fold(const el::event& e, bool emit) {
+        const std::uint64_t seq = e.seq.value;
+        const bool user_event = e.type == names::user_created || e.type == names::user_replaced ||
+                                e.type == names::user_deleted;
+        const bool group_event =
+            e.type == names::group_created || e.type == names::group_replaced ||
+            e.type == names::group_deleted || e.type == names::group_members_changed;
+        if (e.type == names::ldap_entry_changed) {
+            if (emit) repair(seq, e);
+            return dir.apply(e);
+        }
+        if (!user_event && !group_event) return dir.apply(e);
+
+        const auto data = json::parse(e.data, nullptr, false);
+        const std::string id = data.is_object() ? data.value("id", std::string()) : std::string();
+        if (id.empty()) return dir.apply(e);  // the directory reports the malformed event
+        const entity subject{user_event ? entity_kind::user : entity_kind::group, id};
+
+        if (user_event) {
+            const auto before = user_entry(id);
+            const auto parents = groups_of(id);
+            if (auto r = dir.apply(e); !r) return r;
+            std::optional<ldap_entry> after;
+            if (const auto* u = dir.user(id)) {
+                const auto res = json::parse(u->json, nullptr, false);
+                index_manager(id, res.is_object() ? builder.referenced_users(res)
+                                                  : std::vector<std::string>{});
+                // Its own DN first, so that a self-managed user resolves.
+                set_dn(subject, res.is_object() ? builder.user_dn(res) : std::nullopt);
+                after = user_entry(id);
+            } else {
+                index_manager(id, {});
+            }
+            set_dn(subject, after ? std::optional<std::string>(after->dn) : std::nullopt);
+            const auto old_dn = before ? std::optional<std::string>(before->dn) : std::nullopt;
+            const auto new_dn = after ? std::optional<std::string>(after->dn) : std::nullopt;
+            if (!emit) {
+                update_member_counts(parents, old_dn, new_dn);
+                return {};
+            }
+            emit_change(seq, before, after, subject);
+            const bool moved = (old_dn ? lower(*old_dn) : "") != (new_dn ? lower(*new_dn) : "");
+            if (moved) {
+                fix_memberships(seq, id, parents, old_dn, new_dn);
+                fix_reports(seq, id);
+            }
+            return {};
+        }
+
+        // Groups.
+        if (e.type == names::group_members_changed) {
+            const auto* current = dir.members(id);
+            std::vector<std::pair<std::string, bool>> changes;  // member, added?
+            if (data.contains("added") && data["added"].is_array()) {
+                for (const auto& m : data["added"]) {
+                    const std::string mid = m.is_object() ? m.value("value", std::string())
+                                                          : std::string();
+                    if (!mid.empty() && (current == nullptr || !current->contains(mid)))
+                        changes.emplace_back(mid, true);
+                }
+            }
+            if (data.contains("removed") && data["removed"].is_array()) {
+                for (const auto& m : data["removed"]) {
+                    if (m.is_string() && current != nullptr && current->contains(m.get<std::string>()))
+                        changes.emplace_back(m.get<std::string>(), false);
+                }
+            }
+            if (auto r = dir.apply(e); !r) return r;
+            const auto git = dn_of.find(id);
+            if (git == dn_of.end()) return {};
+            const std::size_t before = ldap_members[id];
+            std::vector<modification> adds, removes;
+            const std::string attr = builder.config().member_attribute();
+            std::size_t after = before;
+            for (const auto& [mid, added] : changes) {
+                const auto dn = dn_of.find(mid);
+                if (dn == dn_of.end()) continue;
+                if (added) {
+                    if (adds.empty()) adds.push_back({modification::add, attr, {}});
+                    adds.front().values.push_back(dn->second);
+                    ++after;
+                } else {
+                    if (removes.empty()) removes.push_back({modification::remove, attr, {}});
+                    removes.front().values.push_back(dn->second);
+                    --after;
+                }
+            }
+            ldap_members[id] = after;
+            if (!emit || (adds.empty() && removes.empty())) return {};
+            const std::string placeholder = builder.empty_member_for(git->second);
+            std::vector<modification> mods = std::move(adds);
+            if (after == 0) mods.push_back({modification::add, attr, {placeholder}});
+            for (auto& m : removes) mods.push_back(std::move(m));
+            if (before == 0 && after > 0) mods.push_back({modification::remove, attr, {placeholder}});
+            emit_modify(seq, git->second, std::move(mods), subject, true);
+            return {};
+        }
+
+        const auto before = group_entry(id);
+        const auto parents = groups_of(id);
+        if (auto r = dir.apply(e); !r) return r;
+        const auto after = group_entry(id);
+        set_dn(subject, after ? std::optional<std::string>(after->dn) : std::nullopt);
+        if (after) {
+            ldap_members[id] = count_ldap_members(id);
+        } else {
+            ldap_members.erase(id);
+        }
+        const auto old_dn = before ? std::optional<std::string>(before->dn) : std::nullopt;
+        const auto new_dn = after ? std::optional<std::string>(after->dn) : std::nullopt;
+        if (!emit) {
+            update_member_counts(parents, old_dn, new_dn);
+            return {};
+        }
+        emit_change(seq, before, after, subject);
+        if ((old_dn ? lower(*old_dn) : "") != (new_dn ? lower(*new_dn) : ""))
+            fix_memberships(seq, id, parents, old_dn, new_dn);
+        return {};
+    }
+
+    void update_member_counts(const std::vector<std::string>& parents,
+                              const std::optional<std::string>& old_dn,
+                              const std::optional<std::string>& new_dn) {
+        if (old_dn.has_value() == new_dn.has_value()) return;
+        for (const auto& gid : parents) {
+            if (!dn_of.contains(gid)) continue;
+            auto& n = ldap_members[gid];
+            n = n - (old_dn ? 1 : 0) + (new_dn ? 1 : 0);
+        }
+    }
+
+    // An LDAP-side change recorded in the log: re-assert what the drift policy said to repair.
+    void repair(std::uint64_t seq, const el::event& e) {
+        const auto data = json::parse(e.data, nullptr, false);
+        if (!data.is_object()) return;
+        const std::string change = data.value("change", std::string());
+        const std::string dn = data.value("dn", std::string());
+        const auto where = by_dn.find(dn_key(dn));
+        if (where == by_dn.end()) return;  // not an entry the views own
+        const entity subject = where->second;
+        const auto expected = entity_entry(subject);
+        if (!expected) return;
+        const bool repair_entry = data.value("repair_entry", false);
+        if (change == "delete") {
+            if (repair_entry) emit_add(seq, *expected, subject);
+            return;
+        }
+        if (change == "modrdn") {
+            const std::string moved_to = data.value("new_dn", std::string());
+            if (repair_entry && !moved_to.empty()) emit_rename(seq, moved_to, expected->dn, subject);
+            return;
+        }
+        if (change != "modify") return;
+        std::vector<modification> mods;
+        if (const auto d = data.find("drift"); d != data.end() && d->is_object()) {
+            for (const auto& [attr, policy] : d->items()) {
+                if (!policy.is_string() || policy.get<std::string>() != "repair") continue;
+                const auto v = expected->attrs.find(attr);
+                if (v == expected->attrs.end())
+                    mods.push_back({modification::remove, attr, {}});
+                else
+                    mods.push_back({modification::replace, attr, v->second});
+            }
+        }
+        emit_modify(seq, expected->dn, std::move(mods), subject, true);
+    }
+
+    // ---------------------------------------------------------------- sending and reaping
+    bool connect() {
+        if (conn) return true;
+        const auto now = clock::now();
+        if (now < next_connect) return false;
+        auto c = ldap_connection::open(options.ldap);
+        if (!c) {
+            backoff = std::clamp(backoff * 2, options.retry_min, options.retry_max);
+            next_connect = now + backoff;
+            record_error(c.error().message);
+            {
+                std::lock_guard lk(mu);
+                ++st.reconnects;
+            }
+            return false;
+        }
+        conn = std::move(*c);
+        backoff = std::chrono::milliseconds(0);
+        {
+            std::lock_guard lk(mu);
+            st.connected = true;
+        }
+        notice("connected to " + options.ldap.url);
+        return true;
+    }
+
+    void disconnect(const std::string& why) {
+        if (!conn) return;
+        conn.reset();
+        inflight.clear();
+        busy_keys.clear();
+        for (auto& op : ops) op.sent = false;
+        backoff = options.retry_min;
+        next_connect = clock::now() + backoff;
+        record_error(why);
+        {
+            std::lock_guard lk(mu);
+            st.connected = false;
+        }
+        notice("lost the connection (" + why + "); retrying, writes resume from seq " +
+               std::to_string(current_checkpoint() + 1));
+    }
+
+    bool send_one(write_op& op) {
+        std::expected<int, ldap_error> r;
+        switch (op.op) {
+            case write_op::add:
+                r = conn->add(op.entry);
+                break;
+            case write_op::modify:
+                r = conn->modify(op.dn, op.mods, op.permissive);
+                break;
+            case write_op::remove:
+                r = conn->remove(op.dn);
+                break;
+            case write_op::rename:
+                r = conn->rename(op.dn, op.new_rdn, op.new_superior);
+                break;
+        }
+        if (!r) {
+            disconnect(r.error().message);
+            return false;
+        }
+        op.sent = true;
+        op.msgid = *r;
+        inflight[*r] = op.id;
+        for (const auto& k : op.keys()) ++busy_keys[k];
+        return true;
+    }
+
+    void send_ready() {
+        if (!conn) return;
+        std::unordered_set<std::string> blocked;
+        for (auto& op : ops) {
+            if (inflight.size() >= options.window) return;
+            if (op.done || op.sent) {
+                if (op.sent && !op.done)
+                    for (const auto& k : op.keys()) blocked.insert(k);
+                continue;
+            }
+            const auto keys = op.keys();
+            const bool wait = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
+                return busy_keys.contains(k) || blocked.contains(k);
+            });
+            if (wait) {
+                for (const auto& k : keys) blocked.insert(k);
+                continue;
+            }
+            if (!send_one(op)) return;
+        }
+    }
+
+    write_op* find_op(std::uint64_t id) {
+        if (ops.empty() || id < ops.front().id) return nullptr;
+        const auto idx = id - ops.front().id;
+        return idx < ops.size() ? &ops[idx] : nullptr;
+    }
+
+    void finish(write_op& op, bool ok) {
+        op.done = true;
+        {
+            std::lock_guard lk(mu);
+            ++(ok ? st.writes : st.failed);
+        }
+    }
+
+    // Turns a write that found LDAP in an unexpected state into one that re-asserts the
+    // subject's current entry; false when there is nothing to re-assert.
+    bool reassert(write_op& op) {
+        if (!op.subject || op.fallback_used) return false;
+        const auto e = entity_entry(*op.subject);
+        if (!e) return false;
+        op.fallback_used = true;
+        op.op = write_op::add;
+        op.dn = e->dn;
+        op.entry = *e;
+        op.mods.clear();
+        op.new_dn.clear();
+        return true;
+    }
+
+    void handle(const op_result& r) {
+        const auto fit = inflight.find(r.msgid);
+        if (fit == inflight.end()) return;
+        write_op* op = find_op(fit->second);
+        inflight.erase(fit);
+        if (op == nullptr) return;
+        for (const auto& k : op->keys()) {
+            if (auto b = busy_keys.find(k); b != busy_keys.end() && --b->second == 0)
+                busy_keys.erase(b);
+        }
+        op->sent = false;
+        const int code = r.code;
+        if (code == LDAP_SUCCESS) return finish(*op, true);
+        if (op->op == write_op::add && code == LDAP_ALREADY_EXISTS) {
+            // The entry is there (a replay, or made by hand): make it equal instead.
+            std::vector<modification> mods;
+            for (const auto& [name, values] : op->entry.attrs)
+                mods.push_back({modification::replace, name, values});
+            op->op = write_op::modify;
+            op->mods = std::move(mods);
+            op->permissive = true;
+            return;  // resent by send_ready
+        }
+        if (op->op == write_op::remove && code == LDAP_NO_SUCH_OBJECT) return finish(*op, true);
+        if ((op->op == write_op::modify || op->op == write_op::rename) &&
+            code == LDAP_NO_SUCH_OBJECT && reassert(*op)) {
+            return;
+        }
+        if (op->op == write_op::rename && code == LDAP_ALREADY_EXISTS) {
+            // Renamed before (a replay): the target exists; the source is a leftover or gone.
+            op->op = write_op::remove;
+            op->subject.reset();
+            return;
+        }
+        const ldap_error err{code, r.message};
+        if (err.transient()) {
+            disconnect(op->describe() + ": " + ldap_err2string(code));
+            return;
+        }
+        std::string what = op->describe() + ": " + ldap_err2string(code);
+        if (!r.message.empty()) what += " (" + r.message + ")";
+        notice(what);
+        record_error(what);
+        finish(*op, false);
+    }
+
+    void reap(std::chrono::milliseconds wait) {
+        if (!conn || inflight.empty()) return;
+        auto first = conn->next_result(wait);
+        while (true) {
+            if (!first) {
+                disconnect(first.error().message);
+                return;
+            }
+            if (!*first) return;
+            handle(**first);
+            if (!conn || inflight.empty()) return;
+            first = conn->next_result(std::chrono::milliseconds(0));
+        }
+    }
+
+    void retire_done() {
+        while (!ops.empty() && ops.front().done) ops.pop_front();
+        const auto cp = current_checkpoint();
+        {
+            std::lock_guard lk(mu);
+            st.checkpoint = cp;
+            st.folded = folded;
+            st.queued = ops.size();
+            st.log_head = log.last_seq().value;
+        }
+        cv.notify_all();
+        const bool idle = ops.empty();
+        if (cp != stored_checkpoint &&
+            (idle || clock::now() - last_checkpoint_write > std::chrono::milliseconds(200))) {
+            write_checkpoint(cp);
+        }
+    }
+
+    // Reads what the log has, up to the queue limit. False on a fold error (fail closed).
+    bool read_more() {
+        el::event e;
+        while (ops.size() < options.max_queued) {
+            auto got = reader->next(e);
+            if (!got) {
+                record_error("reading the log: " + got.error().message);
+                return false;
+            }
+            if (!*got) break;
+            if (auto u = model::catalogue().upcast(e); !u) {
+                record_error("event " + std::to_string(e.seq.value) + ": " + u.error().message);
+                return false;
+            }
+            if (auto r = fold(e, true); !r) {
+                record_error("event " + std::to_string(e.seq.value) + ": " + r.error().message);
+                return false;
+            }
+            folded = e.seq.value;
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------- reconcile
+    reconcile_report compare(bool dry_run) {
+        reconcile_report rep;
+        rep.dry_run = dry_run;
+        rep.at = folded;
+        const auto& cfg = builder.config();
+        std::vector<std::string> bases{cfg.people_base, cfg.groups_base};
+        if (cfg.on_deactivate == deactivate_mode::move) bases.push_back(cfg.disabled_base);
+        std::vector<std::string> attrs{"objectClass"};
+        for (const auto& a : builder.managed_user_attributes()) attrs.push_back(a);
+        for (const auto& a : builder.managed_group_attributes()) attrs.push_back(a);
+        std::unordered_map<std::string, ldap_entry> actual;
+        for (const auto& base : bases) {
+            auto found = conn->search(base, "(objectClass=*)", attrs);
+            if (!found) throw std::runtime_error(found.error().message);
+            for (auto& e : *found) {
+                if (dn_key(e.dn) == dn_key(base)) continue;
+                actual.emplace(dn_key(e.dn), std::move(e));
+            }
+        }
+        const auto compare_one = [&](const ldap_entry& want, const std::set<std::string>& managed,
+                                     const entity& subject) {
+            ++rep.checked;
+            const auto it = actual.find(dn_key(want.dn));
+            if (it == actual.end()) {
+                rep.missing.push_back(want.dn);
+                if (!dry_run) emit_add(folded, want, subject);
+                return;
+            }
+            const ldap_entry& have = it->second;
+            std::vector<modification> mods;
+            for (const auto& name : managed) {
+                if (cfg.policy_for(name) == drift_policy::accept && name != "objectclass") continue;
+                const auto w = want.attrs.find(name);
+                const auto h = have.attrs.find(name);
+                auto wv = w == want.attrs.end() ? std::vector<std::string>{} : w->second;
+                auto hv = h == have.attrs.end() ? std::vector<std::string>{} : h->second;
+                const bool dn_valued = name == "manager" || name == "member" || name == "uniquemember";
+                const bool ci = name == "objectclass" || dn_valued;
+                for (auto* v : {&wv, &hv}) {
+                    for (auto& s : *v) {
+                        if (dn_valued) s = normalize_dn(s).value_or(lower(s));
+                        else if (ci) s = lower(s);
+                    }
+                    std::sort(v->begin(), v->end());
+                }
+                if (wv == hv) continue;
+                const bool secret = name == "userpassword";
+                rep.drifted.push_back({want.dn, name,
+                                       secret ? std::vector<std::string>{"(hidden)"}
+                                              : (w == want.attrs.end() ? std::vector<std::string>{}
+                                                                       : w->second),
+                                       secret ? std::vector<std::string>{"(hidden)"}
+                                              : (h == have.attrs.end() ? std::vector<std::string>{}
+                                                                       : h->second)});
+                if (w == want.attrs.end())
+                    mods.push_back({modification::remove, name, {}});
+                else
+                    mods.push_back({modification::replace, w->first, w->second});
+            }
+            actual.erase(it);
+            if (!dry_run) emit_modify(folded, want.dn, std::move(mods), subject, true);
+        };
+        for (const auto uid : dir.user_ids()) {
+            const std::string id(uid);
+            if (auto e = user_entry(id))
+                compare_one(*e, builder.managed_user_attributes(), {entity_kind::user, id});
+        }
+        for (const auto gid : dir.group_ids()) {
+            const std::string id(gid);
+            if (auto e = group_entry(id))
+                compare_one(*e, builder.managed_group_attributes(), {entity_kind::group, id});
+        }
+        // What is left is in LDAP under a managed OU and not in the views. Deepest first, so
+        // that a child goes before its parent.
+        std::vector<std::string> extra;
+        for (const auto& [k, e] : actual) extra.push_back(e.dn);
+        std::sort(extra.begin(), extra.end(), [](const std::string& a, const std::string& b) {
+            return a.size() > b.size();
+        });
+        for (const auto& dn : extra) {
+            rep.extra.push_back(dn);
+            if (!dry_run) emit_delete(folded, dn);
+        }
+        std::sort(rep.missing.begin(), rep.missing.end());
+        std::sort(rep.extra.begin(), rep.extra.end());
+        return rep;
+    }
+
+    void serve_reconciles() {
+        // A reconcile that fixed things answers once its writes are done.
+        if (fixing && ops.empty()) {
+            fixing->done.set_value(std::move(fixing_report));
+            fixing.reset();
+        }
+        if (fixing) return;
+        std::shared_ptr<reconcile_request> req;
+        {
+            std::lock_guard lk(mu);
+            if (reconciles.empty()) return;
+            // Only once every write so far is done and LDAP is reachable.
+            if (!ops.empty() || !conn) return;
+            req = reconciles.front();
+            reconciles.pop_front();
+        }
+        try {
+            auto report = compare(req->dry_run);
+            if (req->dry_run || ops.empty()) {
+                req->done.set_value(std::move(report));
+            } else {
+                fixing = req;
+                fixing_report = std::move(report);
+            }
+        } catch (const std::exception& ex) {
+            req->done.set_value(std::unexpected(std::string("reconcile: ") + ex.what()));
+        }
+    }
+
+    // ---------------------------------------------------------------- the thread
+    void run() {
+        bool failed = false;
+        while (!stop) {
+            connect();
+            if (!failed && !read_more()) {
+                failed = true;
+                notice("stopped: " + st.last_error);
+            }
+            send_ready();
+            if (conn && !inflight.empty()) {
+                reap(std::chrono::milliseconds(20));
+            } else if (!conn && !ops.empty()) {
+                // Waiting for LDAP: sleep until the next attempt, waking early on stop.
+                std::unique_lock lk(mu);
+                cv.wait_until(lk, next_connect, [&] { return stop.load(); });
+            } else {
+                retire_done();
+                serve_reconciles();
+                if (ops.empty()) {
+                    log.wait_for(el::seq_no{folded}, clock::now() + std::chrono::milliseconds(100));
+                }
+                continue;
+            }
+            retire_done();
+        }
+        // Drain briefly so that a clean stop leaves little to replay.
+        const auto deadline = clock::now() + std::chrono::seconds(2);
+        while (conn && !ops.empty() && clock::now() < deadline) {
+            send_ready();
+            reap(std::chrono::milliseconds(50));
+            retire_done();
+        }
+        retire_done();
+        write_checkpoint(current_checkpoint());
+        std::lock_guard lk(mu);
+        for (auto& r : reconciles)
+            r->done.set_value(std::unexpected(std::string("the mirror is stopping")));
+        if (fixing) fixing->done.set_value(std::unexpected(std::string("the mirror is stopping")));
+        reconciles.clear();
+        st.running = false;
+    }
+};
+
+mirror::mirror(const el::log& log, entry_builder builder, mirror_options options)
+    : impl_(std::make_unique<impl>(log, std::move(builder), std::move(options))) {}
+
+mirror::~mirror() { stop(); }
+
+el::result<void> mirror::start() {
+    impl& s = *impl_;
+    std::error_code ec;
+    std::filesystem::create_directories(s.options.state_dir, ec);
+    if (ec) {
+        return el::fail(el::errc::io_error,
+                        "cannot create " + s.options.state_dir.string() + ": " + ec.message());
+    }
+    auto cp = s.read_checkpoint();
+    if (!cp) return std::unexpected(cp.error());
+    const auto head = s.log.last_seq().value;
+    if (*cp > head) {
+        return el::fail(el::errc::corrupt,
+                        s.checkpoint_file().string() + " says LDAP has events up to " +
+                            std::to_string(*cp) + " but the log ends at " + std::to_string(head) +
+                            " (wrong data directory?)");
+    }
+    s.start_checkpoint = *cp;
+    s.stored_checkpoint = *cp;
+    auto reader = s.log.read_from(el::seq_no{1});
+    if (!reader) return std::unexpected(reader.error());
+    s.reader = std::move(*reader);
+    // Fold without writing up to the checkpoint: LDAP already has those effects.
+    el::event e;
+    while (s.folded < *cp) {
+        auto got = s.reader->next(e);
+        if (!got) return std::unexpected(got.error());
+        if (!*got) break;
+        if (auto u = model::catalogue().upcast(e); !u) return u;
+        if (auto r = s.fold(e, false); !r) return r;
+        s.folded = e.seq.value;
+    }
+    {
+        std::lock_guard lk(s.mu);
+        s.st.running = true;
+        s.st.checkpoint = *cp;
+        s.st.folded = s.folded;
+        s.st.log_head = head;
+    }
+    s.notice("resuming after seq " + std::to_string(*cp) + " (log head " + std::to_string(head) +
+             ")");
+    s.thread = std::thread([&s] { s.run(); });
+    return {};
+}
+
+void mirror::stop() {
+    if (!impl_ || !impl_->thread.joinable()) return;
+    impl_->stop = true;
+    impl_->cv.notify_all();
+    impl_->thread.join();
+}
+
+mirror_status mirror::status() const {
+    std::lock_guard lk(impl_->mu);
+    auto st = impl_->st;
+    st.log_head = impl_->log.last_seq().value;
+    return st;
+}
+
+bool mirror::wait_for(std::uint64_t seq, clock::time_point deadline) const {
+    std::unique_lock lk(impl_->mu);
+    return impl_->cv.wait_until(lk, deadline, [&] { return impl_->st.checkpoint >= seq; });
+}
+
+std::expected<reconcile_report, std::string> mirror::reconcile(bool dry_run,
+                                                               std::chrono::milliseconds timeout) {
+    auto req = std::make_shared<impl::reconcile_request>();
+    req->dry_run = dry_run;
+    auto fut = req->done.get_future();
+    {
+        std::lock_guard lk(impl_->mu);
+        if (!impl_->st.running) return std::unexpected(std::string("the LDAP mirror is not running"));
+        impl_->reconciles.push_back(req);
+    }
+    if (fut.wait_for(timeout) != std::future_status::ready) {
+        std::lock_guard lk(impl_->mu);
+        auto& q = impl_->reconciles;
+        q.erase(std::remove(q.begin(), q.end(), req), q.end());
+        return std::unexpected(std::string(
+            "reconcile timed out waiting for the mirror to catch up (is LDAP reachable? see "
+            "`scimsyncctl ldap status`)"));
+    }
+    return fut.get();
+}
+
+}  // namespace scimsync::bridge

@@ -1,0 +1,90 @@
+#include "scimsync/daemon/ldap_service.hpp"
+
+#include <optional>
+
+#include "scimsync/bridge/entry.hpp"
+#include "scimsync/bridge/ingest.hpp"
+#include "scimsync/bridge/mirror.hpp"
+
+namespace scimsync::daemon {
+
+namespace el = eventlog;
+using nlohmann::json;
+
+struct ldap_service::impl {
+    el::log& log;
+    ldap_config config;
+    std::filesystem::path state_dir;
+    std::function<void(const std::string&)> notice;
+    std::optional<bridge::entry_builder> builder;  // outlives mirror and ingester
+    std::unique_ptr<bridge::mirror> mirror;
+    std::unique_ptr<bridge::ingester> ingester;
+};
+
+ldap_service::ldap_service(el::log& log, const ldap_config& config,
+                           std::filesystem::path state_dir,
+                           std::function<void(const std::string&)> notice)
+    : impl_(std::make_unique<impl>(impl{log, config, std::move(state_dir), std::move(notice), {},
+                                        nullptr, nullptr})) {}
+
+ldap_service::~ldap_service() {
+    stop_ingest();
+    stop();
+}
+
+el::result<void> ldap_service::start() {
+    impl& s = *impl_;
+    auto compiled = bridge::entry_builder::compile(s.config.mapping);
+    if (!compiled) return el::fail(el::errc::invalid_argument, "ldap: " + compiled.error());
+    s.builder.emplace(std::move(*compiled));
+    // The mirror keeps its own compiled copy: the builder is cheap to compile twice.
+    auto for_mirror = bridge::entry_builder::compile(s.config.mapping);
+    bridge::mirror_options mo;
+    mo.ldap = s.config.connection;
+    mo.state_dir = s.state_dir;
+    mo.window = s.config.window;
+    mo.notice = s.notice;
+    s.mirror = std::make_unique<bridge::mirror>(s.log, std::move(*for_mirror), std::move(mo));
+    if (auto r = s.mirror->start(); !r) return r;
+    if (s.config.ingest) {
+        bridge::ingest_options io;
+        io.ldap = s.config.connection;
+        io.accesslog_base = s.config.accesslog_base;
+        io.state_dir = s.state_dir;
+        io.notice = s.notice;
+        s.ingester = std::make_unique<bridge::ingester>(s.log, *s.builder, std::move(io));
+        if (auto r = s.ingester->start(); !r) return r;
+    }
+    return {};
+}
+
+void ldap_service::stop_ingest() {
+    if (impl_ && impl_->ingester) impl_->ingester->stop();
+}
+
+void ldap_service::stop() {
+    if (impl_ && impl_->mirror) impl_->mirror->stop();
+}
+
+void ldap_service::add_commands(command_registry& commands) {
+    impl* s = impl_.get();
+    commands.add("ldap.status", [s](const json&) -> command_result {
+        json out{{"url", s->config.connection.url},
+                 {"bind_dn", s->config.connection.bind_dn},
+                 {"users_base", s->config.mapping.people_base},
+                 {"groups_base", s->config.mapping.groups_base}};
+        out["mirror"] = s->mirror ? s->mirror->status().to_json() : json(nullptr);
+        out["ingest"] = s->ingester ? s->ingester->status().to_json() : json(nullptr);
+        return out;
+    });
+    commands.add("ldap.reconcile", [s](const json& args) -> command_result {
+        if (!s->mirror) return std::unexpected(std::string("the LDAP mirror is not running"));
+        const bool dry_run = args.value("dry_run", false);
+        const auto timeout = std::chrono::seconds(args.value("timeout_s", 60));
+        auto r = s->mirror->reconcile(dry_run, timeout);
+        if (!r) return std::unexpected(r.error());
+        return r->to_json();
+    });
+}
+
+}  // namespace scimsync::daemon
