@@ -117,7 +117,8 @@ std::expected<entry_builder, std::string> entry_builder::compile(mapping m) {
         b.rules_.push_back(std::move(cr));
     }
     if (b.rdn_rule_ == nullptr)
-        return std::unexpected("users.rdn: no rule in [ldap.attributes] maps \"" + m.user_rdn + "\"");
+        return std::unexpected("users.rdn: no rule in [ldap.attributes] maps \"" + m.user_rdn +
+                               "\"");
     b.user_managed_.insert("objectclass");
     if (has_class(m.user_object_classes, "person") ||
         has_class(m.user_object_classes, "inetOrgPerson")) {
@@ -150,8 +151,7 @@ std::vector<std::string> entry_builder::values(const compiled_rule& r, const jso
             if (s == element.end()) return;
             v = &*s;
         }
-        if (auto s = ldap_string(*v);
-            s && std::find(out.begin(), out.end(), *s) == out.end()) {
+        if (auto s = ldap_string(*v); s && std::find(out.begin(), out.end(), *s) == out.end()) {
             out.push_back(std::move(*s));
         }
     };
@@ -233,7 +233,8 @@ std::string entry_builder::group_dn(const json& group_resource) const {
         it != group_resource.end() && it->is_string()) {
         name = it->get<std::string>();
     }
-    if (name.empty() && group_resource.contains("id")) name = group_resource["id"].get<std::string>();
+    if (name.empty() && group_resource.contains("id"))
+        name = group_resource["id"].get<std::string>();
     return "cn=" + escape_dn_value(name) + "," + config_.groups_base;
 }
 

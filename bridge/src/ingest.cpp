@@ -38,25 +38,28 @@ const std::string* first(const accesslog_entry& e, std::string_view name) {
 // Attributes slapd maintains itself; they change on every write and are never drift.
 bool operational(std::string_view name) {
     static const std::set<std::string, std::less<>> ops{
-        "entrycsn",        "entryuuid",         "modifiersname", "modifytimestamp",
-        "creatorsname",    "createtimestamp",   "entrydn",       "structuralobjectclass",
+        "entrycsn",          "entryuuid",       "modifiersname", "modifytimestamp",
+        "creatorsname",      "createtimestamp", "entrydn",       "structuralobjectclass",
         "subschemasubentry", "hassubordinates", "contextcsn"};
     return ops.contains(lower(name));
 }
 
-bool secret_attribute(std::string_view name) { return lower(name) == "userpassword"; }
+bool secret_attribute(std::string_view name) {
+    return lower(name) == "userpassword";
+}
 
 }  // namespace
 
 json ingest_status::to_json() const {
-    return json{{"running", running},
-                {"connected", connected},
-                {"persisting", persisting},
-                {"ingested", ingested},
-                {"own_writes_skipped", own_skipped},
-                {"outside_skipped", outside_skipped},
-                {"last_error", last_error.empty() ? json(nullptr) : json(last_error)},
-                {"last_error_time", last_error_time.empty() ? json(nullptr) : json(last_error_time)}};
+    return json{
+        {"running", running},
+        {"connected", connected},
+        {"persisting", persisting},
+        {"ingested", ingested},
+        {"own_writes_skipped", own_skipped},
+        {"outside_skipped", outside_skipped},
+        {"last_error", last_error.empty() ? json(nullptr) : json(last_error)},
+        {"last_error_time", last_error_time.empty() ? json(nullptr) : json(last_error_time)}};
 }
 
 ingest_decision decide(const entry_builder& builder, const std::string& self_dn,
@@ -74,9 +77,9 @@ ingest_decision decide(const entry_builder& builder, const std::string& self_dn,
         return d;
     }
     const auto& cfg = builder.config();
-    const bool in_people = is_below(*target, cfg.people_base) ||
-                           (cfg.on_deactivate == deactivate_mode::move &&
-                            is_below(*target, cfg.disabled_base));
+    const bool in_people =
+        is_below(*target, cfg.people_base) ||
+        (cfg.on_deactivate == deactivate_mode::move && is_below(*target, cfg.disabled_base));
     const bool in_groups = is_below(*target, cfg.groups_base);
     if (!in_people && !in_groups) {
         d.why = ingest_decision::outside;
@@ -101,10 +104,13 @@ ingest_decision decide(const entry_builder& builder, const std::string& self_dn,
             const std::string name = m.substr(0, colon);
             if (operational(name)) continue;
             const char opc = m[colon + 1];
-            const std::string op = opc == '+' ? "add" : opc == '-' ? "delete" : opc == '=' ? "replace"
-                                                                                       : "other";
+            const std::string op = opc == '+'   ? "add"
+                                   : opc == '-' ? "delete"
+                                   : opc == '=' ? "replace"
+                                                : "other";
             std::optional<std::string> value;
-            if (m.size() > colon + 2) value = m.substr(colon + 3 <= m.size() ? colon + 3 : m.size());
+            if (m.size() > colon + 2)
+                value = m.substr(colon + 3 <= m.size() ? colon + 3 : m.size());
             if (attributes.empty() || attributes.back()["name"] != name ||
                 attributes.back()["op"] != op) {
                 attributes.push_back(json{{"name", name}, {"op", op}, {"values", json::array()}});
@@ -112,7 +118,8 @@ ingest_decision decide(const entry_builder& builder, const std::string& self_dn,
             }
             if (value && !secret_attribute(name)) attributes.back()["values"].push_back(*value);
             const bool ours = managed.contains(lower(name));
-            drift[name] = std::string(to_string(ours ? cfg.policy_for(name) : drift_policy::accept));
+            drift[name] =
+                std::string(to_string(ours ? cfg.policy_for(name) : drift_policy::accept));
         }
     }
     json data{{"dn", *target},
@@ -152,7 +159,7 @@ struct ingester::impl {
     std::uint64_t cookie_log_seq = 0;
     bool cookie_dirty = false;
     clock::time_point cookie_written{};
-    bool skip_history = false;  // first start: the refresh phase is the past
+    bool skip_history = false;             // first start: the refresh phase is the past
     std::set<std::string> already_in_log;  // accesslog entries appended after the stored cookie
 
     impl(el::log& l, const entry_builder& b, ingest_options o)
@@ -209,8 +216,8 @@ struct ingester::impl {
         const std::string text =
             json{{"cookie", cookie}, {"log_seq", cookie_log_seq}}.dump() + "\n";
         const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        bool ok = fd >= 0 &&
-                  ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        bool ok =
+            fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
         ok = ok && ::fdatasync(fd) == 0;
         if (fd >= 0) ::close(fd);
         ok = ok && ::rename(tmp.c_str(), cookie_file().c_str()) == 0;
@@ -275,7 +282,8 @@ struct ingester::impl {
     }
 
     static std::optional<std::string> scan_cookie(BerElement* ber) {
-        if (ber_peek_tag(ber, nullptr) != LDAP_TAG_SYNC_COOKIE) return std::nullopt;
+        ber_len_t len = 0;
+        if (ber_peek_tag(ber, &len) != LDAP_TAG_SYNC_COOKIE) return std::nullopt;
         berval bv{};
         if (ber_scanf(ber, "m", &bv) == LBER_ERROR) return std::nullopt;
         return std::string(bv.bv_val, bv.bv_len);
@@ -301,8 +309,8 @@ struct ingester::impl {
         ber_flatten2(ber, &value, 0);
         LDAPControl sync{const_cast<char*>(LDAP_CONTROL_SYNC), value, 1};
         LDAPControl* controls[] = {&sync, nullptr};
-        const char* attrs[] = {"reqType",    "reqDN",        "reqMod",       "reqAuthzID",
-                               "reqStart",   "entryCSN",     "reqEntryUUID", "reqNewRDN",
+        const char* attrs[] = {"reqType",        "reqDN",     "reqMod",       "reqAuthzID",
+                               "reqStart",       "entryCSN",  "reqEntryUUID", "reqNewRDN",
                                "reqNewSuperior", "reqResult", nullptr};
         int msgid = 0;
         int rc = ldap_search_ext(ld, options.accesslog_base.c_str(), LDAP_SCOPE_SUBTREE,
@@ -330,7 +338,8 @@ struct ingester::impl {
                 LDAPControl** ctrls = nullptr;
                 int state = -1;
                 if (ldap_get_entry_controls(ld, msg, &ctrls) == LDAP_SUCCESS && ctrls != nullptr) {
-                    if (LDAPControl* sc = ldap_control_find(LDAP_CONTROL_SYNC_STATE, ctrls, nullptr)) {
+                    if (LDAPControl* sc =
+                            ldap_control_find(LDAP_CONTROL_SYNC_STATE, ctrls, nullptr)) {
                         BerElement* b = ber_init(&sc->ldctl_value);
                         berval uuid{};
                         if (b != nullptr && ber_scanf(b, "{em", &state, &uuid) != LBER_ERROR)
@@ -394,8 +403,9 @@ struct ingester::impl {
                 int code = 0;
                 ldap_parse_result(ld, msg, &code, nullptr, nullptr, nullptr, nullptr, 0);
                 if (code == LDAP_SYNC_REFRESH_REQUIRED) {
-                    notice("the server asks for a full refresh: changes made while the sync "
-                           "cookie was stale are not ingested (run `scimsyncctl ldap reconcile`)");
+                    notice(
+                        "the server asks for a full refresh: changes made while the sync "
+                        "cookie was stale are not ingested (run `scimsyncctl ldap reconcile`)");
                     cookie.clear();
                     skip_history = true;
                     return "refresh required";
@@ -432,14 +442,16 @@ struct ingester::impl {
 ingester::ingester(el::log& log, const entry_builder& builder, ingest_options options)
     : impl_(std::make_unique<impl>(log, builder, std::move(options))) {}
 
-ingester::~ingester() { stop(); }
+ingester::~ingester() {
+    stop();
+}
 
 el::result<void> ingester::start() {
     std::error_code ec;
     std::filesystem::create_directories(impl_->options.state_dir, ec);
     if (ec) {
-        return el::fail(el::errc::io_error, "cannot create " + impl_->options.state_dir.string() +
-                                          ": " + ec.message());
+        return el::fail(el::errc::io_error,
+                        "cannot create " + impl_->options.state_dir.string() + ": " + ec.message());
     }
     if (auto r = impl_->load_cookie(); !r) return r;
     {

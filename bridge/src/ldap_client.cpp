@@ -73,8 +73,7 @@ std::expected<std::unique_ptr<ldap_connection>, ldap_error> ldap_connection::ope
     rc = ldap_sasl_bind_s(ld, s.bind_dn.empty() ? nullptr : s.bind_dn.c_str(), LDAP_SASL_SIMPLE,
                           &cred, nullptr, nullptr, nullptr);
     if (rc != LDAP_SUCCESS) {
-        return std::unexpected(
-            make_error(rc, "bind to " + s.url + " as \"" + s.bind_dn + "\""));
+        return std::unexpected(make_error(rc, "bind to " + s.url + " as \"" + s.bind_dn + "\""));
     }
     return c;
 }
@@ -83,7 +82,9 @@ ldap_connection::~ldap_connection() {
     if (ld_ != nullptr) ldap_unbind_ext_s(ld_, nullptr, nullptr);
 }
 
-ldap_error ldap_connection::last_error(int code) const { return make_error(code, "ldap"); }
+ldap_error ldap_connection::last_error(int code) const {
+    return make_error(code, "ldap");
+}
 
 std::expected<int, ldap_error> ldap_connection::add(const ldap_entry& entry) {
     mod_list l;
@@ -172,9 +173,9 @@ std::expected<std::vector<ldap_entry>, ldap_error> ldap_connection::search(
         if (rc != LDAP_SUCCESS) return std::unexpected(make_error(rc, "search " + base));
         LDAPControl* controls[] = {page, nullptr};
         LDAPMessage* res = nullptr;
-        rc = ldap_search_ext_s(ld_, base.c_str(), subtree ? LDAP_SCOPE_SUBTREE : LDAP_SCOPE_ONELEVEL,
-                               filter.c_str(), attrs.data(), 0, controls, nullptr, nullptr,
-                               LDAP_NO_LIMIT, &res);
+        rc = ldap_search_ext_s(ld_, base.c_str(),
+                               subtree ? LDAP_SCOPE_SUBTREE : LDAP_SCOPE_ONELEVEL, filter.c_str(),
+                               attrs.data(), 0, controls, nullptr, nullptr, LDAP_NO_LIMIT, &res);
         ldap_control_free(page);
         if (rc == LDAP_NO_SUCH_OBJECT) {
             ldap_msgfree(res);

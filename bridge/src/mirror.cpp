@@ -30,7 +30,9 @@ std::string lower(std::string_view s) {
 
 // The key under which a DN is looked up: libldap's normal form, so that the DN slapd reports
 // (accesslog, searches) finds the DN we built, whatever escaping either side used.
-std::string dn_key(std::string_view dn) { return normalize_dn(dn).value_or(lower(dn)); }
+std::string dn_key(std::string_view dn) {
+    return normalize_dn(dn).value_or(lower(dn));
+}
 
 enum class entity_kind { user, group };
 
@@ -67,34 +69,42 @@ struct write_op {
     }
 };
 
-std::string now_text() { return el::format_time(el::system_utc_now()); }
+std::string now_text() {
+    return el::format_time(el::system_utc_now());
+}
 
 }  // namespace
 
 json mirror_status::to_json() const {
-    return json{{"running", running},
-                {"connected", connected},
-                {"checkpoint", checkpoint},
-                {"folded", folded},
-                {"log_head", log_head},
-                {"lag_events", log_head > checkpoint ? log_head - checkpoint : 0},
-                {"queued_writes", queued},
-                {"writes", writes},
-                {"failed_writes", failed},
-                {"reconnects", reconnects},
-                {"last_error", last_error.empty() ? json(nullptr) : json(last_error)},
-                {"last_error_time",
-                 last_error_time.empty() ? json(nullptr) : json(last_error_time)}};
+    return json{
+        {"running", running},
+        {"connected", connected},
+        {"checkpoint", checkpoint},
+        {"folded", folded},
+        {"log_head", log_head},
+        {"lag_events", log_head > checkpoint ? log_head - checkpoint : 0},
+        {"queued_writes", queued},
+        {"writes", writes},
+        {"failed_writes", failed},
+        {"reconnects", reconnects},
+        {"last_error", last_error.empty() ? json(nullptr) : json(last_error)},
+        {"last_error_time", last_error_time.empty() ? json(nullptr) : json(last_error_time)}};
 }
 
 json reconcile_report::to_json() const {
     json d = json::array();
     for (const auto& x : drifted) {
-        d.push_back(json{
-            {"dn", x.dn}, {"attribute", x.attribute}, {"expected", x.expected}, {"actual", x.actual}});
+        d.push_back(json{{"dn", x.dn},
+                         {"attribute", x.attribute},
+                         {"expected", x.expected},
+                         {"actual", x.actual}});
     }
-    return json{{"dry_run", dry_run}, {"at", at},         {"checked", checked},
-                {"missing", missing}, {"extra", extra}, {"drift", d},
+    return json{{"dry_run", dry_run},
+                {"at", at},
+                {"checked", checked},
+                {"missing", missing},
+                {"extra", extra},
+                {"drift", d},
                 {"differences", missing.size() + extra.size() + drifted.size()}};
 }
 
@@ -105,8 +115,8 @@ struct mirror::impl {
 
     // --- fold state (mirror thread only, except under mu for reconcile requests) ---
     model::directory dir;
-    std::unordered_map<std::string, std::string> dn_of;        // entity id -> DN of its entry
-    std::unordered_map<std::string, entity> by_dn;             // lower(DN) -> entity
+    std::unordered_map<std::string, std::string> dn_of;         // entity id -> DN of its entry
+    std::unordered_map<std::string, entity> by_dn;              // lower(DN) -> entity
     std::unordered_map<std::string, std::size_t> ldap_members;  // group id -> members with entries
     std::unordered_map<std::string, std::unordered_set<std::string>> reports;  // manager -> users
     std::unordered_map<std::string, std::string> manager_of;  // user -> manager ids (joined)
@@ -169,8 +179,8 @@ struct mirror::impl {
         const auto tmp = options.state_dir / "mirror.checkpoint.tmp";
         const std::string text = std::to_string(seq) + "\n";
         const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) ==
-                                 static_cast<ssize_t>(text.size());
+        bool ok =
+            fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
         ok = ok && ::fdatasync(fd) == 0;
         if (fd >= 0) ::close(fd);
         ok = ok && ::rename(tmp.c_str(), checkpoint_file().c_str()) == 0;
@@ -343,7 +353,8 @@ struct mirror::impl {
             if (old_dn) mods.push_back({modification::remove, attr, {*old_dn}});
             const std::string placeholder = builder.empty_member_for(git->second);
             if (after == 0) mods.insert(mods.begin(), {modification::add, attr, {placeholder}});
-            if (before == 0 && after > 0) mods.push_back({modification::remove, attr, {placeholder}});
+            if (before == 0 && after > 0)
+                mods.push_back({modification::remove, attr, {placeholder}});
             emit_modify(seq, git->second, std::move(mods), entity{entity_kind::group, gid}, true);
         }
         (void)member_id;
@@ -453,15 +464,16 @@ struct mirror::impl {
             std::vector<std::pair<std::string, bool>> changes;  // member, added?
             if (data.contains("added") && data["added"].is_array()) {
                 for (const auto& m : data["added"]) {
-                    const std::string mid = m.is_object() ? m.value("value", std::string())
-                                                          : std::string();
+                    const std::string mid =
+                        m.is_object() ? m.value("value", std::string()) : std::string();
                     if (!mid.empty() && (current == nullptr || !current->contains(mid)))
                         changes.emplace_back(mid, true);
                 }
             }
             if (data.contains("removed") && data["removed"].is_array()) {
                 for (const auto& m : data["removed"]) {
-                    if (m.is_string() && current != nullptr && current->contains(m.get<std::string>()))
+                    if (m.is_string() && current != nullptr &&
+                        current->contains(m.get<std::string>()))
                         changes.emplace_back(m.get<std::string>(), false);
                 }
             }
@@ -491,7 +503,8 @@ struct mirror::impl {
             std::vector<modification> mods = std::move(adds);
             if (after == 0) mods.push_back({modification::add, attr, {placeholder}});
             for (auto& m : removes) mods.push_back(std::move(m));
-            if (before == 0 && after > 0) mods.push_back({modification::remove, attr, {placeholder}});
+            if (before == 0 && after > 0)
+                mods.push_back({modification::remove, attr, {placeholder}});
             emit_modify(seq, git->second, std::move(mods), subject, true);
             return {};
         }
@@ -547,7 +560,8 @@ struct mirror::impl {
         }
         if (change == "modrdn") {
             const std::string moved_to = data.value("new_dn", std::string());
-            if (repair_entry && !moved_to.empty()) emit_rename(seq, moved_to, expected->dn, subject);
+            if (repair_entry && !moved_to.empty())
+                emit_rename(seq, moved_to, expected->dn, subject);
             return;
         }
         if (change != "modify") return;
@@ -825,24 +839,26 @@ struct mirror::impl {
                 const auto h = have.attrs.find(name);
                 auto wv = w == want.attrs.end() ? std::vector<std::string>{} : w->second;
                 auto hv = h == have.attrs.end() ? std::vector<std::string>{} : h->second;
-                const bool dn_valued = name == "manager" || name == "member" || name == "uniquemember";
+                const bool dn_valued =
+                    name == "manager" || name == "member" || name == "uniquemember";
                 const bool ci = name == "objectclass" || dn_valued;
                 for (auto* v : {&wv, &hv}) {
                     for (auto& s : *v) {
-                        if (dn_valued) s = normalize_dn(s).value_or(lower(s));
-                        else if (ci) s = lower(s);
+                        if (dn_valued)
+                            s = normalize_dn(s).value_or(lower(s));
+                        else if (ci)
+                            s = lower(s);
                     }
                     std::sort(v->begin(), v->end());
                 }
                 if (wv == hv) continue;
                 const bool secret = name == "userpassword";
-                rep.drifted.push_back({want.dn, name,
-                                       secret ? std::vector<std::string>{"(hidden)"}
-                                              : (w == want.attrs.end() ? std::vector<std::string>{}
-                                                                       : w->second),
-                                       secret ? std::vector<std::string>{"(hidden)"}
-                                              : (h == have.attrs.end() ? std::vector<std::string>{}
-                                                                       : h->second)});
+                rep.drifted.push_back(
+                    {want.dn, name,
+                     secret ? std::vector<std::string>{"(hidden)"}
+                            : (w == want.attrs.end() ? std::vector<std::string>{} : w->second),
+                     secret ? std::vector<std::string>{"(hidden)"}
+                            : (h == have.attrs.end() ? std::vector<std::string>{} : h->second)});
                 if (w == want.attrs.end())
                     mods.push_back({modification::remove, name, {}});
                 else
@@ -865,9 +881,8 @@ struct mirror::impl {
         // that a child goes before its parent.
         std::vector<std::string> extra;
         for (const auto& [k, e] : actual) extra.push_back(e.dn);
-        std::sort(extra.begin(), extra.end(), [](const std::string& a, const std::string& b) {
-            return a.size() > b.size();
-        });
+        std::sort(extra.begin(), extra.end(),
+                  [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
         for (const auto& dn : extra) {
             rep.extra.push_back(dn);
             if (!dry_run) emit_delete(folded, dn);
@@ -953,7 +968,9 @@ struct mirror::impl {
 mirror::mirror(const el::log& log, entry_builder builder, mirror_options options)
     : impl_(std::make_unique<impl>(log, std::move(builder), std::move(options))) {}
 
-mirror::~mirror() { stop(); }
+mirror::~mirror() {
+    stop();
+}
 
 el::result<void> mirror::start() {
     impl& s = *impl_;
@@ -967,10 +984,10 @@ el::result<void> mirror::start() {
     if (!cp) return std::unexpected(cp.error());
     const auto head = s.log.last_seq().value;
     if (*cp > head) {
-        return el::fail(el::errc::corrupt,
-                        s.checkpoint_file().string() + " says LDAP has events up to " +
-                            std::to_string(*cp) + " but the log ends at " + std::to_string(head) +
-                            " (wrong data directory?)");
+        return el::fail(el::errc::corrupt, s.checkpoint_file().string() +
+                                               " says LDAP has events up to " +
+                                               std::to_string(*cp) + " but the log ends at " +
+                                               std::to_string(head) + " (wrong data directory?)");
     }
     s.start_checkpoint = *cp;
     s.stored_checkpoint = *cp;
@@ -1026,7 +1043,8 @@ std::expected<reconcile_report, std::string> mirror::reconcile(bool dry_run,
     auto fut = req->done.get_future();
     {
         std::lock_guard lk(impl_->mu);
-        if (!impl_->st.running) return std::unexpected(std::string("the LDAP mirror is not running"));
+        if (!impl_->st.running)
+            return std::unexpected(std::string("the LDAP mirror is not running"));
         impl_->reconciles.push_back(req);
     }
     if (fut.wait_for(timeout) != std::future_status::ready) {

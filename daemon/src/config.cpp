@@ -137,7 +137,8 @@ struct ldap_draft {
 setter bool_setter(bool& target) {
     return [&target](const toml::node& n) -> std::expected<void, std::string> {
         const auto* b = n.as_boolean();
-        if (b == nullptr) return std::unexpected(std::string("expected true or false, got ") + type_name(n));
+        if (b == nullptr)
+            return std::unexpected(std::string("expected true or false, got ") + type_name(n));
         target = b->get();
         return {};
     };
@@ -170,26 +171,33 @@ void add_ldap_keys(std::map<std::string, setter, std::less<>>& keys, ldap_draft&
             return inner(n);
         };
     };
-    keys["ldap.url"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
-        if (!v.starts_with("ldap://") && !v.starts_with("ldaps://") && !v.starts_with("ldapi://"))
-            return std::unexpected("expected an ldap://, ldaps:// or ldapi:// URL, got \"" + v + "\"");
-        d.url = v;
-        return {};
-    }));
-    keys["ldap.bind_dn"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
-        d.bind_dn = v;
-        return {};
-    }));
-    keys["ldap.bind_password_file"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
-        if (v.empty()) return std::unexpected("must not be empty");
-        d.password_file = v;
-        return {};
-    }));
-    keys["ldap.suffix"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
-        if (!bridge::normalize_dn(v) || v.empty()) return std::unexpected("\"" + v + "\" is not a valid DN");
-        d.suffix = v;
-        return {};
-    }));
+    keys["ldap.url"] =
+        mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+            if (!v.starts_with("ldap://") && !v.starts_with("ldaps://") &&
+                !v.starts_with("ldapi://"))
+                return std::unexpected("expected an ldap://, ldaps:// or ldapi:// URL, got \"" + v +
+                                       "\"");
+            d.url = v;
+            return {};
+        }));
+    keys["ldap.bind_dn"] =
+        mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+            d.bind_dn = v;
+            return {};
+        }));
+    keys["ldap.bind_password_file"] =
+        mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+            if (v.empty()) return std::unexpected("must not be empty");
+            d.password_file = v;
+            return {};
+        }));
+    keys["ldap.suffix"] =
+        mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+            if (!bridge::normalize_dn(v) || v.empty())
+                return std::unexpected("\"" + v + "\" is not a valid DN");
+            d.suffix = v;
+            return {};
+        }));
     keys["ldap.accesslog_base"] = mark(optional_string(d.accesslog_base));
     keys["ldap.window"] = mark(integer_setter(d.window, 1, 4096));
     keys["ldap.timeout_ms"] = mark(integer_setter(d.timeout_ms, 100, 600'000));
@@ -197,31 +205,37 @@ void add_ldap_keys(std::map<std::string, setter, std::less<>>& keys, ldap_draft&
     keys["ldap.ingest"] = mark(bool_setter(d.ingest));
     keys["ldap.users.base"] = mark(optional_string(d.users_base));
     keys["ldap.users.rdn"] = mark(optional_string(d.users_rdn));
-    keys["ldap.users.object_classes"] = mark([&d](const toml::node& n) -> std::expected<void, std::string> {
-        const auto* a = n.as_array();
-        if (a == nullptr) return std::unexpected(std::string("expected an array of strings, got ") + type_name(n));
-        std::vector<std::string> classes;
-        for (const auto& item : *a) {
-            const auto* s = item.as_string();
-            if (s == nullptr) return std::unexpected("expected an array of strings");
-            classes.push_back(s->get());
-        }
-        d.object_classes = std::move(classes);
-        return {};
-    });
+    keys["ldap.users.object_classes"] =
+        mark([&d](const toml::node& n) -> std::expected<void, std::string> {
+            const auto* a = n.as_array();
+            if (a == nullptr)
+                return std::unexpected(std::string("expected an array of strings, got ") +
+                                       type_name(n));
+            std::vector<std::string> classes;
+            for (const auto& item : *a) {
+                const auto* s = item.as_string();
+                if (s == nullptr) return std::unexpected("expected an array of strings");
+                classes.push_back(s->get());
+            }
+            d.object_classes = std::move(classes);
+            return {};
+        });
     keys["ldap.groups.base"] = mark(optional_string(d.groups_base));
-    keys["ldap.groups.object_class"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
-        if (v != "groupOfNames" && v != "groupOfUniqueNames")
-            return std::unexpected("expected groupOfNames or groupOfUniqueNames, got \"" + v + "\"");
-        d.group_class = v;
-        return {};
-    }));
+    keys["ldap.groups.object_class"] =
+        mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+            if (v != "groupOfNames" && v != "groupOfUniqueNames")
+                return std::unexpected("expected groupOfNames or groupOfUniqueNames, got \"" + v +
+                                       "\"");
+            d.group_class = v;
+            return {};
+        }));
     keys["ldap.groups.empty_member"] = mark(optional_string(d.empty_member));
-    keys["ldap.deactivate.mode"] = mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
-        if (auto m = bridge::parse_deactivate_mode(v); !m) return std::unexpected(m.error());
-        d.deactivate_mode = v;
-        return {};
-    }));
+    keys["ldap.deactivate.mode"] =
+        mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
+            if (auto m = bridge::parse_deactivate_mode(v); !m) return std::unexpected(m.error());
+            d.deactivate_mode = v;
+            return {};
+        }));
     keys["ldap.deactivate.attribute"] = mark(optional_string(d.deactivate_attribute));
     keys["ldap.deactivate.value"] = mark(optional_string(d.deactivate_value));
     keys["ldap.deactivate.base"] = mark(optional_string(d.deactivate_base));
@@ -229,7 +243,8 @@ void add_ldap_keys(std::map<std::string, setter, std::less<>>& keys, ldap_draft&
     // to drop one of the default rules.
     keys["ldap.attributes"] = mark([&d](const toml::node& n) -> std::expected<void, std::string> {
         const auto* t = n.as_table();
-        if (t == nullptr) return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        if (t == nullptr)
+            return std::unexpected(std::string("expected a table, got ") + type_name(n));
         for (const auto& [k, v] : *t) {
             const std::string attr(k.str());
             if (const auto* s = v.as_string()) {
@@ -242,26 +257,32 @@ void add_ldap_keys(std::map<std::string, setter, std::less<>>& keys, ldap_draft&
             }
             const auto* rule = v.as_table();
             if (rule == nullptr || !(*rule)["path"].is_string())
-                return std::unexpected(attr + ": expected a SCIM path string or { path = \"...\", dn = true }");
+                return std::unexpected(
+                    attr + ": expected a SCIM path string or { path = \"...\", dn = true }");
             for (const auto& [rk, rv] : *rule) {
                 if (rk.str() != "path" && rk.str() != "dn")
                     return std::unexpected(attr + "." + std::string(rk.str()) + ": unknown key");
             }
             const bool dn = (*rule)["dn"].value_or(false);
-            d.attributes.emplace_back(attr, bridge::attribute_rule{attr, *(*rule)["path"].value<std::string>(), dn});
+            d.attributes.emplace_back(
+                attr, bridge::attribute_rule{attr, *(*rule)["path"].value<std::string>(), dn});
         }
         return {};
     });
     keys["ldap.drift"] = mark([&d](const toml::node& n) -> std::expected<void, std::string> {
         const auto* t = n.as_table();
-        if (t == nullptr) return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        if (t == nullptr)
+            return std::unexpected(std::string("expected a table, got ") + type_name(n));
         for (const auto& [k, v] : *t) {
             const std::string attr(k.str());
             const auto* s = v.as_string();
             if (s == nullptr) return std::unexpected(attr + ": expected repair, report or accept");
-            if (auto p = bridge::parse_drift_policy(s->get()); !p) return std::unexpected(attr + ": " + p.error());
-            if (attr == "default") d.drift_default = s->get();
-            else d.drift.emplace_back(attr, s->get());
+            if (auto p = bridge::parse_drift_policy(s->get()); !p)
+                return std::unexpected(attr + ": " + p.error());
+            if (attr == "default")
+                d.drift_default = s->get();
+            else
+                d.drift.emplace_back(attr, s->get());
         }
         return {};
     });
@@ -279,8 +300,9 @@ std::expected<ldap_config, std::string> finish_ldap(const ldap_draft& d) {
         if (!secret) return std::unexpected("ldap.bind_password_file: " + secret.error());
         c.connection.bind_password = std::move(*secret);
     } else if (!d.bind_dn.empty()) {
-        return std::unexpected("ldap.bind_password_file: required with ldap.bind_dn (the password "
-                               "is kept out of the config file)");
+        return std::unexpected(
+            "ldap.bind_password_file: required with ldap.bind_dn (the password "
+            "is kept out of the config file)");
     }
     c.window = static_cast<std::size_t>(d.window);
     c.ingest = d.ingest;
@@ -292,8 +314,9 @@ std::expected<ldap_config, std::string> finish_ldap(const ldap_draft& d) {
     if (d.object_classes) m.user_object_classes = *d.object_classes;
     if (d.groups_base) m.groups_base = *d.groups_base;
     if (d.group_class)
-        m.group_kind = *d.group_class == "groupOfNames" ? bridge::group_class::group_of_names
-                                                        : bridge::group_class::group_of_unique_names;
+        m.group_kind = *d.group_class == "groupOfNames"
+                           ? bridge::group_class::group_of_names
+                           : bridge::group_class::group_of_unique_names;
     if (d.empty_member) m.empty_group_member = *d.empty_member;
     if (d.deactivate_mode) m.on_deactivate = *bridge::parse_deactivate_mode(*d.deactivate_mode);
     if (d.deactivate_attribute) m.deactivate_attribute = *d.deactivate_attribute;

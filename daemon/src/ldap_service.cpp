@@ -21,11 +21,10 @@ struct ldap_service::impl {
     std::unique_ptr<bridge::ingester> ingester;
 };
 
-ldap_service::ldap_service(el::log& log, const ldap_config& config,
-                           std::filesystem::path state_dir,
+ldap_service::ldap_service(el::log& log, const ldap_config& config, std::filesystem::path state_dir,
                            std::function<void(const std::string&)> notice)
-    : impl_(std::make_unique<impl>(impl{log, config, std::move(state_dir), std::move(notice), {},
-                                        nullptr, nullptr})) {}
+    : impl_(std::make_unique<impl>(
+          impl{log, config, std::move(state_dir), std::move(notice), {}, nullptr, nullptr})) {}
 
 ldap_service::~ldap_service() {
     stop_ingest();

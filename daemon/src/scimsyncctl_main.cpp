@@ -315,7 +315,8 @@ void print_ldap_status(const nlohmann::json& r) {
               << '\n';
     const auto& m = r.value("mirror", nlohmann::json());
     if (m.is_object()) {
-        std::cout << "mirror:      " << (m.value("connected", false) ? "connected" : "NOT CONNECTED")
+        std::cout << "mirror:      "
+                  << (m.value("connected", false) ? "connected" : "NOT CONNECTED")
                   << ", written up to seq " << num(m, "checkpoint") << " of " << num(m, "log_head")
                   << " (lag " << num(m, "lag_events") << " events, " << num(m, "queued_writes")
                   << " writes queued)\n"
@@ -328,7 +329,7 @@ void print_ldap_status(const nlohmann::json& r) {
     const auto& i = r.value("ingest", nlohmann::json());
     if (i.is_object()) {
         std::cout << "ingest:      "
-                  << (i.value("persisting", false) ? "following the accesslog"
+                  << (i.value("persisting", false)  ? "following the accesslog"
                       : i.value("connected", false) ? "catching up"
                                                     : "NOT CONNECTED")
                   << ", " << num(i, "ingested") << " changes ingested, "
@@ -341,9 +342,9 @@ void print_ldap_status(const nlohmann::json& r) {
 }
 
 int cmd_ldap_reconcile(const global_options& g, bool dry_run, unsigned timeout_s) {
-    auto r = sd::admin_call(g.socket, "ldap.reconcile",
-                            {{"dry_run", dry_run}, {"timeout_s", timeout_s}},
-                            std::chrono::seconds(timeout_s + 10));
+    auto r =
+        sd::admin_call(g.socket, "ldap.reconcile", {{"dry_run", dry_run}, {"timeout_s", timeout_s}},
+                       std::chrono::seconds(timeout_s + 10));
     if (!r) {
         say(r.error().message);
         return r.error().what == sd::admin_error::kind::command ? exit_usage : exit_problem;
@@ -359,8 +360,9 @@ int cmd_ldap_reconcile(const global_options& g, bool dry_run, unsigned timeout_s
             std::cout << "extra" << verb << ":   " << dn.get<std::string>() << '\n';
         for (const auto& d : r->value("drift", nlohmann::json::array())) {
             std::cout << "drift" << verb << ":   " << text_or(d, "dn", "") << ": "
-                      << text_or(d, "attribute", "") << " is " << d.value("actual", nlohmann::json::array()).dump()
-                      << ", should be " << d.value("expected", nlohmann::json::array()).dump() << '\n';
+                      << text_or(d, "attribute", "") << " is "
+                      << d.value("actual", nlohmann::json::array()).dump() << ", should be "
+                      << d.value("expected", nlohmann::json::array()).dump() << '\n';
         }
         std::cout << r->value("checked", std::uint64_t{0}) << " entries checked at seq "
                   << r->value("at", std::uint64_t{0}) << ", " << differences

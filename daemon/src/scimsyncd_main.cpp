@@ -150,9 +150,8 @@ int serve(const sd::daemon_config& config) {
     std::optional<sd::ldap_service> ldap;
     sd::command_registry commands;
     if (config.ldap) {
-        ldap.emplace(log, *config.ldap, config.data_dir / "ldap", [](const std::string& line) {
-            say(line);
-        });
+        ldap.emplace(log, *config.ldap, config.data_dir / "ldap",
+                     [](const std::string& line) { say(line); });
         if (auto r = ldap->start(); !r) {
             say("cannot start the LDAP bridge: " + r.error().message);
             return 1;

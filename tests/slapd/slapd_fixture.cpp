@@ -1,7 +1,7 @@
 #include "slapd_fixture.hpp"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,7 +49,10 @@ slapd_server::slapd_server(slapd_options o) : options_(std::move(o)), dir_(make_
     }
     const std::string& s = options_.suffix;
     const std::string dc = s.substr(3, s.find(',') - 3);
-    add({s, {{"objectClass", {"top", "dcObject", "organization"}}, {"o", {"scimsync test"}}, {"dc", {dc}}}});
+    add({s,
+         {{"objectClass", {"top", "dcObject", "organization"}},
+          {"o", {"scimsync test"}},
+          {"dc", {dc}}}});
     add({operator_dn(),
          {{"objectClass", {"simpleSecurityObject", "organizationalRole"}},
           {"cn", {"operator"}},
@@ -90,8 +93,7 @@ void slapd_server::write_config() {
              "overlay syncprov\nsyncprov-nopresent TRUE\nsyncprov-reloadhint TRUE\n";
     }
     c << "database mdb\nsuffix \"" << options_.suffix << "\"\nrootdn \"" << admin_dn()
-      << "\"\nrootpw " << admin_password() << "\ndirectory " << d
-      << "/data\nmaxsize 1073741824\n"
+      << "\"\nrootpw " << admin_password() << "\ndirectory " << d << "/data\nmaxsize 1073741824\n"
       << nosync
       << "index objectClass eq\nindex entryCSN,entryUUID eq\nindex uid,cn,mail,member eq\n"
          "access to attrs=userPassword by dn.exact=\""

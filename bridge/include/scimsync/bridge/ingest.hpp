@@ -43,7 +43,7 @@ struct ingest_options {
 struct ingest_status {
     bool running = false;
     bool connected = false;
-    bool persisting = false;  // refresh done: changes arrive as they happen
+    bool persisting = false;        // refresh done: changes arrive as they happen
     std::uint64_t ingested = 0;     // LdapEntryChanged events appended since start
     std::uint64_t own_skipped = 0;  // the bridge's own writes, recognised and skipped
     std::uint64_t outside_skipped = 0;

@@ -20,7 +20,7 @@ namespace scimsync::bridge {
 struct ldap_settings {
     std::string url = "ldap://127.0.0.1:389";
     std::string bind_dn;
-    std::string bind_password;  // secret: never logged, never in errors
+    std::string bind_password;                // secret: never logged, never in errors
     std::chrono::milliseconds timeout{5000};  // connect, bind and synchronous searches
 };
 
@@ -49,16 +49,14 @@ public:
     // `permissive` sends the Permissive Modify control: adding a value that exists or deleting
     // one that does not is not an error (so replayed value changes are harmless).
     std::expected<int, ldap_error> modify(const std::string& dn,
-                                          const std::vector<modification>& mods,
-                                          bool permissive);
+                                          const std::vector<modification>& mods, bool permissive);
     std::expected<int, ldap_error> remove(const std::string& dn);
     std::expected<int, ldap_error> rename(const std::string& dn, const std::string& new_rdn,
                                           const std::string& new_superior);
 
     // The next completed write, waiting at most `wait`; nullopt when none arrived in time.
     // An error here means the connection is unusable.
-    std::expected<std::optional<op_result>, ldap_error> next_result(
-        std::chrono::milliseconds wait);
+    std::expected<std::optional<op_result>, ldap_error> next_result(std::chrono::milliseconds wait);
 
     // Synchronous paged subtree search. nullopt-free: a missing base gives an empty list.
     std::expected<std::vector<ldap_entry>, ldap_error> search(

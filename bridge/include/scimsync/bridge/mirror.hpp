@@ -55,11 +55,11 @@ struct mirror_status {
     std::uint64_t checkpoint = 0;  // every write of events <= this is done in LDAP
     std::uint64_t folded = 0;      // events read and turned into writes
     std::uint64_t log_head = 0;
-    std::uint64_t queued = 0;      // writes not yet confirmed
-    std::uint64_t writes = 0;      // confirmed writes since start
-    std::uint64_t failed = 0;      // writes LDAP refused for good (see last_error)
+    std::uint64_t queued = 0;  // writes not yet confirmed
+    std::uint64_t writes = 0;  // confirmed writes since start
+    std::uint64_t failed = 0;  // writes LDAP refused for good (see last_error)
     std::uint64_t reconnects = 0;
-    std::string last_error;        // "" when none
+    std::string last_error;  // "" when none
     std::string last_error_time;
 
     nlohmann::json to_json() const;
