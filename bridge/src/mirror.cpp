@@ -58,10 +58,13 @@ struct write_op {
     bool fallback_used = false;
     int msgid = 0;
 
-    std::vector<std::string> keys() const {
-        std::vector<std::string> k{lower(dn)};
-        if (op == rename) k.push_back(lower(new_dn));
-        return k;
+    std::vector<std::string> key_cache;  // lower-cased DNs this write touches
+    const std::vector<std::string>& keys() {
+        if (key_cache.empty()) {
+            key_cache.push_back(lower(dn));
+            if (op == rename) key_cache.push_back(lower(new_dn));
+        }
+        return key_cache;
     }
     std::string describe() const {
         static const char* verbs[] = {"add", "modify", "delete", "rename"};
@@ -434,11 +437,14 @@ struct mirror::impl {
             std::optional<ldap_entry> after;
             if (const auto* u = dir.user(id)) {
                 const auto res = json::parse(u->json, nullptr, false);
-                index_manager(id, res.is_object() ? builder.referenced_users(res)
-                                                  : std::vector<std::string>{});
-                // Its own DN first, so that a self-managed user resolves.
-                set_dn(subject, res.is_object() ? builder.user_dn(res) : std::nullopt);
-                after = user_entry(id);
+                if (res.is_object()) {
+                    index_manager(id, builder.referenced_users(res));
+                    // Its own DN first, so that a self-managed user resolves.
+                    set_dn(subject, builder.user_dn(res));
+                    after = builder.user_entry(res, u->password_hash, dn_lookup());
+                } else {
+                    index_manager(id, {});
+                }
             } else {
                 index_manager(id, {});
             }
@@ -659,7 +665,7 @@ struct mirror::impl {
                     for (const auto& k : op.keys()) blocked.insert(k);
                 continue;
             }
-            const auto keys = op.keys();
+            const auto& keys = op.keys();
             const bool wait = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
                 return busy_keys.contains(k) || blocked.contains(k);
             });
@@ -694,6 +700,7 @@ struct mirror::impl {
         op.fallback_used = true;
         op.op = write_op::add;
         op.dn = e->dn;
+        op.key_cache.clear();
         op.entry = *e;
         op.mods.clear();
         op.new_dn.clear();
@@ -732,6 +739,7 @@ struct mirror::impl {
             // Renamed before (a replay): the target exists; the source is a leftover or gone.
             op->op = write_op::remove;
             op->subject.reset();
+            op->key_cache.clear();
             return;
         }
         const ldap_error err{code, r.message};
@@ -782,7 +790,11 @@ struct mirror::impl {
     // Reads what the log has, up to the queue limit. False on a fold error (fail closed).
     bool read_more() {
         el::event e;
-        while (ops.size() < options.max_queued) {
+        // In slices, so that LDAP works on the first writes while later events are folded.
+        // Only as far ahead as keeps the window full: folding more now would leave LDAP idle.
+        const std::size_t ahead = inflight.size() + 4 * options.window;
+        for (int slice = 0; slice < 256 && ops.size() < std::min(options.max_queued, ahead);
+             ++slice) {
             auto got = reader->next(e);
             if (!got) {
                 record_error("reading the log: " + got.error().message);
