@@ -387,6 +387,27 @@ TEST_CASE("the mirror resumes from its checkpoint after a restart without rewrit
     CHECK(f.ldap_status()["mirror"]["writes"] == 1);
 }
 
+TEST_CASE("after kill -9 with writes still owed to a down LDAP, the restarted mirror converges",
+          "[integration][ldap]") {
+    bridge_fixture f;
+    for (int i = 0; i < 10; ++i) f.create_user("k" + std::to_string(i));
+    f.converge();
+    f.slapd.stop();
+    for (int i = 10; i < 60; ++i) f.create_user("k" + std::to_string(i));
+    f.conn.reset();
+    f.daemon->process().send_signal(SIGKILL);
+    REQUIRE(f.daemon->process().wait(std::chrono::seconds(20)));
+    f.daemon.reset();
+    f.slapd.start();
+    f.start();
+    f.converge();
+    auto check = f.ctl({"ldap", "reconcile", "--dry-run", "--json"});
+    INFO(check.out << check.err);
+    REQUIRE(check.code() == 0);
+    CHECK(json::parse(check.out)["differences"] == 0);
+    CHECK(f.slapd.search(people, "(objectClass=inetOrgPerson)", {"1.1"}).size() == 60);
+}
+
 TEST_CASE(
     "hand-made LDAP changes become LdapEntryChanged events and are repaired or kept per policy",
     "[integration][ldap]") {
