@@ -201,8 +201,9 @@ struct mirror::impl {
     }
 
     std::uint64_t current_checkpoint() const {
-        if (ops.empty()) return folded;
-        return ops.front().seq - 1;
+        // Never below where this run started: LDAP had those effects before it.
+        if (ops.empty()) return std::max(folded, start_checkpoint);
+        return std::max(ops.front().seq - 1, start_checkpoint);
     }
 
     void record_error(const std::string& what) {
@@ -934,8 +935,39 @@ struct mirror::impl {
     }
 
     // ---------------------------------------------------------------- the thread
+    // Folds without writing up to the checkpoint (LDAP already has those effects). On the
+    // mirror's thread, so that the daemon serves SCIM meanwhile.
+    bool catch_up() {
+        el::event e;
+        while (folded < start_checkpoint && !stop) {
+            auto got = reader->next(e);
+            if (!got) {
+                record_error("reading the log: " + got.error().message);
+                return false;
+            }
+            if (!*got) {
+                record_error("the log ends before the mirror's checkpoint " +
+                             std::to_string(start_checkpoint));
+                return false;
+            }
+            if (auto u = model::catalogue().upcast(e); !u) {
+                record_error("event " + std::to_string(e.seq.value) + ": " + u.error().message);
+                return false;
+            }
+            if (auto r = fold(e, false); !r) {
+                record_error("event " + std::to_string(e.seq.value) + ": " + r.error().message);
+                return false;
+            }
+            folded = e.seq.value;
+        }
+        std::lock_guard lk(mu);
+        st.folded = folded;
+        return true;
+    }
+
     void run() {
-        bool failed = false;
+        bool failed = !catch_up();
+        if (failed) notice("stopped: " + st.last_error);
         while (!stop) {
             connect();
             if (!failed && !read_more()) {
@@ -1006,21 +1038,10 @@ el::result<void> mirror::start() {
     auto reader = s.log.read_from(el::seq_no{1});
     if (!reader) return std::unexpected(reader.error());
     s.reader = std::move(*reader);
-    // Fold without writing up to the checkpoint: LDAP already has those effects.
-    el::event e;
-    while (s.folded < *cp) {
-        auto got = s.reader->next(e);
-        if (!got) return std::unexpected(got.error());
-        if (!*got) break;
-        if (auto u = model::catalogue().upcast(e); !u) return u;
-        if (auto r = s.fold(e, false); !r) return r;
-        s.folded = e.seq.value;
-    }
     {
         std::lock_guard lk(s.mu);
         s.st.running = true;
         s.st.checkpoint = *cp;
-        s.st.folded = s.folded;
         s.st.log_head = head;
     }
     s.notice("resuming after seq " + std::to_string(*cp) + " (log head " + std::to_string(head) +

@@ -11,8 +11,9 @@
 // the entry). The checkpoint (the highest seq whose writes all completed) is stored durably;
 // after a crash or an LDAP outage the mirror resumes from it and converges.
 //
-// Start-up folds the log from the beginning up to the checkpoint without writing (the mirror
-// keeps no snapshot of its own yet), then writes from there.
+// Start-up (on the mirror's thread: the daemon serves meanwhile) folds the log from the
+// beginning up to the checkpoint without writing (the mirror keeps no snapshot of its own yet),
+// then writes from there.
 
 #include <atomic>
 #include <chrono>
@@ -88,8 +89,8 @@ public:
     mirror(const eventlog::log& log, entry_builder builder, mirror_options options);
     ~mirror();
 
-    // Reads the checkpoint, folds the log up to it, and starts the writer thread. Errors: an
-    // unreadable checkpoint or a checkpoint beyond the log's end (fail closed).
+    // Reads the checkpoint and starts the thread (which first folds the log up to the
+    // checkpoint). Errors: an unreadable checkpoint or one beyond the log's end (fail closed).
     eventlog::result<void> start();
     // Finishes the writes in flight (briefly), stores the checkpoint and stops.
     void stop();
