@@ -2,7 +2,8 @@
 //
 //   ldap_mirror [--users 10000] [--runs 3] [--sync] [--rate 500] [--lag-seconds 10]
 //
-// Per run, against one throwaway slapd (dbnosync unless --sync; syncprov + accesslog, as the
+// Per run (raw first in odd runs, mirror first in even ones: the second writer meets a bigger
+// database), against one throwaway slapd (dbnosync unless --sync; syncprov + accesslog, as the
 // bridge needs them):
 //   raw     10,000 inetOrgPerson adds pipelined on one libldap connection, 64 outstanding: the
 //           physical limit of this slapd on this machine;
@@ -214,8 +215,15 @@ int main(int argc, char** argv) {
         scimsync::testing::slapd_options so;
         so.nosync = !sync;
         scimsync::testing::slapd_server slapd(so);
-        const double r = raw_adds(slapd, users, run);
-        const double m = mirror_adds(slapd, dir.path(), users, run);
+        // Alternate which goes first: the second writer meets a bigger database.
+        double r = 0, m = 0;
+        if (run % 2 == 0) {
+            r = raw_adds(slapd, users, run);
+            m = mirror_adds(slapd, dir.path(), users, run);
+        } else {
+            m = mirror_adds(slapd, dir.path(), users, run);
+            r = raw_adds(slapd, users, run);
+        }
         const auto l = lag(slapd, dir.path(), rate, lag_seconds, run);
         std::printf(
             "run %d: raw %.0f adds/s, mirror %.0f entries/s (%.0f%%), lag p50 %.1f ms "

@@ -661,11 +661,8 @@ struct mirror::impl {
         std::unordered_set<std::string> blocked;
         for (auto& op : ops) {
             if (inflight.size() >= options.window) return;
-            if (op.done || op.sent) {
-                if (op.sent && !op.done)
-                    for (const auto& k : op.keys()) blocked.insert(k);
-                continue;
-            }
+            // Writes in flight hold their DNs in busy_keys already.
+            if (op.done || op.sent) continue;
             const auto& keys = op.keys();
             const bool wait = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
                 return busy_keys.contains(k) || blocked.contains(k);
