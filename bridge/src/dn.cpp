@@ -89,6 +89,19 @@ std::optional<std::vector<std::string>> split_dn(std::string_view dn) {
     return rdns;
 }
 
+std::optional<std::pair<std::string, std::string>> first_ava(std::string_view dn) {
+    const std::string in(dn);
+    parsed_dn parsed;
+    if (ldap_str2dn(in.c_str(), &parsed.dn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS ||
+        parsed.dn == nullptr || parsed.dn[0] == nullptr || parsed.dn[0][0] == nullptr)
+        return std::nullopt;
+    const LDAPAVA* ava = parsed.dn[0][0];
+    if ((ava->la_flags & LDAP_AVA_BINARY) != 0) return std::nullopt;
+    return std::pair<std::string, std::string>{
+        std::string(ava->la_attr.bv_val, ava->la_attr.bv_len),
+        std::string(ava->la_value.bv_val, ava->la_value.bv_len)};
+}
+
 bool is_below(std::string_view dn, std::string_view base) {
     const auto d = split_dn(dn);
     const auto b = split_dn(base);

@@ -138,6 +138,19 @@ ingest_decision decide(const entry_builder& builder, const std::string& self_dn,
         if (rdn != nullptr)
             data["new_dn"] = *rdn + "," + (sup != nullptr ? *sup : parent_dn(*target));
     }
+    // Ties the change to a SCIM user when the entry's RDN is the userName (the default), so
+    // that the view can show the attributes LDAP owns.
+    if (is_child_of(*target, cfg.people_base) ||
+        (cfg.on_deactivate == deactivate_mode::move && is_child_of(*target, cfg.disabled_base))) {
+        const auto rule = std::find_if(
+            cfg.user_attributes.begin(), cfg.user_attributes.end(),
+            [&](const attribute_rule& r) { return lower(r.ldap) == lower(cfg.user_rdn); });
+        const auto ava = first_ava(*target);
+        if (rule != cfg.user_attributes.end() && lower(rule->scim_path) == "username" && ava &&
+            lower(ava->first) == lower(cfg.user_rdn)) {
+            data["user_name"] = ava->second;
+        }
+    }
     if (change == "delete" || change == "modrdn")
         data["repair_entry"] = cfg.default_drift == drift_policy::repair;
     d.data = std::move(data);

@@ -29,6 +29,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view list_schema = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+constexpr std::string_view ldap_extension = "urn:scimsync:schemas:extension:ldap:1.0:User";
 
 http_response error_response(const scim::scim_error& e) {
     return scim_error(e.status, e.detail, e.scim_type);
@@ -401,8 +402,22 @@ struct scim_service::impl {
         const auto* u = d.user(id);
         if (u == nullptr) return std::nullopt;
         json j = json::parse(u->json);
+        // Attributes LDAP owns (the bridge's drift policy "accept"): shown, never written.
+        if (const auto* owned = d.ldap_attributes(id)) {
+            j[std::string(ldap_extension)] = json{{"attributes", *owned}};
+            if (j.contains("schemas") && j["schemas"].is_array())
+                j["schemas"].push_back(ldap_extension);
+        }
         j["meta"] = meta(scim::user_type(), *u, std::string(id));
         return j;
+    }
+
+    // A user in full as JSON text: its stored text plus meta (no tree), or the rendered tree
+    // when LDAP owns some of its attributes.
+    std::string user_text(const model::directory& d, const model::user_state& u,
+                          std::string_view id) const {
+        if (d.ldap_attributes(id) != nullptr) return render_user(d, id)->dump();
+        return jt::with_member(u.json, "meta", meta_text(scim::user_type(), u, id));
     }
 
     std::optional<json> render_group(const model::directory& d, std::string_view id,
@@ -473,9 +488,7 @@ struct scim_service::impl {
             return read.read([&](const model::directory& d) {
                 const auto* u = d.user(id);
                 if (u == nullptr) return scim_error(404, type.name + " " + id + " not found");
-                auto resp =
-                    json_response(status, jt::with_member(u->json, "meta", meta_text(type, *u, id)),
-                                  scim_content_type);
+                auto resp = json_response(status, user_text(d, *u, id), scim_content_type);
                 resp.set_header("ETag", etag_of(u->version));
                 resp.set_header("Location", base_url + type.endpoint + "/" + id);
                 return resp;
@@ -1042,7 +1055,7 @@ struct scim_service::impl {
                     const auto* u = d.user(chosen[i]);
                     if (u == nullptr) continue;
                     if (n++ > 0) body += ',';
-                    body += jt::with_member(u->json, "meta", meta_text(type, *u, chosen[i]));
+                    body += user_text(d, *u, chosen[i]);
                 }
                 body += "],\"itemsPerPage\":" + std::to_string(n) + ",\"schemas\":[\"" +
                         std::string(list_schema) + "\"],\"startIndex\":" + std::to_string(start) +

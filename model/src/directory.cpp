@@ -144,7 +144,56 @@ el::result<void> directory::apply(const el::event& e) {
     }
     if (e.type == names::provisioning_disabled) provisioning_enabled_ = false;
     if (e.type == names::provisioning_enabled) provisioning_enabled_ = true;
+    if (e.type == names::ldap_entry_changed) return apply_ldap_change(e);
     return {};
+}
+
+// A change made in LDAP: the attributes recorded as `accept` (LDAP owns them) become part of
+// the user's view. Only modifications of an entry the event ties to a user (`user_name`).
+el::result<void> directory::apply_ldap_change(const el::event& e) {
+    const auto data = json::parse(e.data, nullptr, false);
+    if (!data.is_object()) return malformed(e, "data is not an object");
+    const auto name = data.find("user_name");
+    if (name == data.end() || !name->is_string() || data.value("change", "") != "modify") return {};
+    const auto by_name = user_by_name_.find(lower(name->get<std::string>()));
+    if (by_name == user_by_name_.end()) return {};
+    const std::string uid = by_name->second;
+    const auto drift = data.find("drift");
+    const auto attrs = data.find("attributes");
+    if (drift == data.end() || !drift->is_object() || attrs == data.end() || !attrs->is_array())
+        return {};
+    auto& owned = ldap_owned_[uid];
+    for (const auto& a : *attrs) {
+        if (!a.is_object() || !a.contains("name") || !a["name"].is_string()) continue;
+        const std::string attr = a["name"];
+        const auto policy = drift->find(attr);
+        if (policy == drift->end() || *policy != "accept" || a.value("redacted", false)) continue;
+        std::vector<std::string> values;
+        if (const auto v = a.find("values"); v != a.end() && v->is_array())
+            for (const auto& x : *v)
+                if (x.is_string()) values.push_back(x.get<std::string>());
+        const std::string op = a.value("op", "");
+        auto& current = owned[attr];
+        if (op == "replace") {
+            current = std::move(values);
+        } else if (op == "add") {
+            for (auto& v : values)
+                if (std::find(current.begin(), current.end(), v) == current.end())
+                    current.push_back(std::move(v));
+        } else if (op == "delete") {
+            if (values.empty()) current.clear();
+            for (const auto& v : values) std::erase(current, v);
+        }
+        if (current.empty()) owned.erase(attr);
+    }
+    if (owned.empty()) ldap_owned_.erase(uid);
+    return {};
+}
+
+const std::map<std::string, std::vector<std::string>>* directory::ldap_attributes(
+    std::string_view user_id) const {
+    const auto it = ldap_owned_.find(std::string(user_id));
+    return it == ldap_owned_.end() ? nullptr : &it->second;
 }
 
 el::result<void> directory::apply_user(const el::event& e, user_fact f) {
@@ -154,6 +203,7 @@ el::result<void> directory::apply_user(const el::event& e, user_fact f) {
         if (it == users_.end()) return {};
         unindex_user(id, it->second);
         users_.erase(it);
+        ldap_owned_.erase(id);
         drop_memberships_of(id, e.time);
         return {};
     }
@@ -444,6 +494,7 @@ std::string directory::serialize() const {
         j["resource"] = u.json;
         j["owner"] = owner(u);
         if (u.password_hash) j["password_hash"] = *u.password_hash;
+        if (auto l = ldap_owned_.find(id); l != ldap_owned_.end()) j["ldap_attributes"] = l->second;
         out += json{{"user", std::move(j)}}.dump();
         out += '\n';
     }
@@ -505,6 +556,9 @@ el::result<directory> directory::deserialize(std::string_view text) {
                 if (it->contains("password_hash"))
                     s.password_hash = (*it)["password_hash"].get<std::string>();
                 s.owner = d.intern_owner(it->at("owner").get<std::string>());
+                if (it->contains("ldap_attributes"))
+                    d.ldap_owned_[id] = (*it)["ldap_attributes"]
+                                            .get<std::map<std::string, std::vector<std::string>>>();
                 d.index_user(id, s);
                 d.users_[id] = std::move(s);
             } else if (auto g = line.find("group"); g != line.end()) {
@@ -563,7 +617,7 @@ bool same(const resource_state& a, const resource_state& b) {
 bool directory::operator==(const directory& o) const {
     if (users_.size() != o.users_.size() || groups_.size() != o.groups_.size() ||
         provisioning_enabled_ != o.provisioning_enabled_ || members_ != o.members_ ||
-        tokens_.size() != o.tokens_.size())
+        ldap_owned_ != o.ldap_owned_ || tokens_.size() != o.tokens_.size())
         return false;
     for (const auto& [id, u] : users_) {
         auto it = o.users_.find(id);

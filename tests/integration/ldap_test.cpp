@@ -450,6 +450,16 @@ TEST_CASE(
     CHECK(f.values(user_dn("hank"), "description") == std::vector<std::string>{"set by hand"});
     // The repair itself is the bridge's write: not ingested again.
     CHECK(f.events_of_type("LdapEntryChanged").size() == 1);
+    // What LDAP owns shows read-only in the SCIM user; what SCIM owns stays SCIM's.
+    const std::string ldap_ext = "urn:scimsync:schemas:extension:ldap:1.0:User";
+    const auto seen = f.ok("GET", "/Users/" + u["id"].get<std::string>());
+    INFO(seen.dump());
+    CHECK(seen[ldap_ext]["attributes"]["telephoneNumber"] == json::array({"999"}));
+    CHECK(seen[ldap_ext]["attributes"]["description"] == json::array({"set by hand"}));
+    CHECK_FALSE(seen[ldap_ext]["attributes"].contains("mail"));
+    CHECK(seen["emails"][0]["value"] == "hank@example.com");
+    CHECK(std::find(seen["schemas"].begin(), seen["schemas"].end(), ldap_ext) !=
+          seen["schemas"].end());
 
     SECTION("an entry deleted in LDAP is re-created") {
         auto d = f.ldap_tool("ldapdelete", user_dn("gina") + "\n");

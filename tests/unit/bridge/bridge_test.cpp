@@ -256,6 +256,13 @@ TEST_CASE("accesslog entries become LdapEntryChanged data with the drift decisio
     CHECK(data.dump().find("secret") == std::string::npos);
     CHECK(data["attributes"][3]["redacted"] == true);
 
+    SECTION("the change names the user by the entry's RDN, unescaped") {
+        CHECK(data["user_name"] == "bjensen");
+        e["reqDN"] = {"uid=Smith\\, John,ou=people,dc=example,dc=com"};
+        const auto named = decide(b, "cn=admin,dc=example,dc=com", "x", e);
+        REQUIRE(named.data);
+        CHECK((*named.data)["user_name"] == "Smith, John");
+    }
     SECTION("the bridge's own writes are skipped") {
         e["reqAuthzID"] = {"CN=Admin,dc=example,dc=com"};
         CHECK(decide(b, "cn=admin,dc=example,dc=com", "x", e).why == ingest_decision::own_write);

@@ -305,3 +305,67 @@ TEST_CASE("malformed user events are errors on both paths", "[model][directory]"
         REQUIRE_FALSE(d.apply(e).has_value());
     }
 }
+
+namespace {
+el::event ldap_changed(const std::string& user_name, json attributes, json drift,
+                       const std::string& change = "modify") {
+    return ev("LdapEntryChanged", "LdapEntry/uuid-1",
+              json{{"dn", "uid=" + user_name + ",ou=people,dc=example,dc=com"},
+                   {"change", change},
+                   {"attributes", std::move(attributes)},
+                   {"modifier", "cn=operator"},
+                   {"csn", "1"},
+                   {"accesslog_entry", "reqStart=1,cn=accesslog"},
+                   {"drift", std::move(drift)},
+                   {"user_name", user_name}});
+}
+}  // namespace
+
+TEST_CASE("attributes LDAP owns are folded into the user's view; repaired ones are not",
+          "[model][directory][ldap]") {
+    directory d;
+    REQUIRE(d.apply(user_created("u1", "Hank")));
+    CHECK(d.ldap_attributes("u1") == nullptr);
+    REQUIRE(d.apply(ldap_changed(
+        "hank",
+        json::array({{{"name", "telephoneNumber"}, {"op", "replace"}, {"values", {"999"}}},
+                     {{"name", "mail"}, {"op", "replace"}, {"values", {"evil@x"}}},
+                     {{"name", "description"}, {"op", "add"}, {"values", {"a", "b"}}},
+                     {{"name", "userPassword"},
+                      {"op", "replace"},
+                      {"values", json::array()},
+                      {"redacted", true}}}),
+        {{"telephoneNumber", "accept"},
+         {"mail", "repair"},
+         {"description", "accept"},
+         {"userPassword", "accept"}})));
+    const auto* owned = d.ldap_attributes("u1");
+    REQUIRE(owned != nullptr);
+    CHECK(owned->size() == 2);
+    CHECK(owned->at("telephoneNumber") == std::vector<std::string>{"999"});
+    CHECK(owned->at("description") == std::vector<std::string>{"a", "b"});
+
+    // Deltas: a value removed, then the whole attribute.
+    REQUIRE(d.apply(ldap_changed(
+        "hank", json::array({{{"name", "description"}, {"op", "delete"}, {"values", {"a"}}}}),
+        {{"description", "accept"}})));
+    CHECK(d.ldap_attributes("u1")->at("description") == std::vector<std::string>{"b"});
+    REQUIRE(d.apply(ldap_changed(
+        "hank",
+        json::array({{{"name", "telephoneNumber"}, {"op", "delete"}, {"values", json::array()}}}),
+        {{"telephoneNumber", "accept"}})));
+    CHECK_FALSE(d.ldap_attributes("u1")->contains("telephoneNumber"));
+
+    // They survive a snapshot, and count for equality.
+    auto restored = directory::deserialize(d.serialize());
+    REQUIRE(restored);
+    CHECK(*restored == d);
+    CHECK(restored->ldap_attributes("u1")->at("description") == std::vector<std::string>{"b"});
+
+    // Changes to entries no user has, and deletes, change nothing; deleting the user drops them.
+    REQUIRE(d.apply(ldap_changed(
+        "nobody", json::array({{{"name", "title"}, {"op", "replace"}, {"values", {"x"}}}}),
+        {{"title", "accept"}})));
+    REQUIRE(d.apply(ev("UserDeleted", "User/u1", {{"id", "u1"}})));
+    CHECK(d.ldap_attributes("u1") == nullptr);
+}

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace scimsync::bridge {
@@ -31,6 +32,10 @@ std::optional<std::vector<std::string>> split_dn(std::string_view dn);
 bool is_below(std::string_view dn, std::string_view base);
 // True when `dn` is exactly one RDN below `base`.
 bool is_child_of(std::string_view dn, std::string_view base);
+
+// The attribute type and the (unescaped) value of the first RDN's first AVA; nullopt if the
+// DN is invalid or the value is not a string.
+std::optional<std::pair<std::string, std::string>> first_ava(std::string_view dn);
 
 // The parent of a DN as written (everything after the first unescaped comma), "" for a
 // single-RDN DN.

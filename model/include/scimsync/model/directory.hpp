@@ -105,6 +105,12 @@ public:
     std::vector<const token_state*> tokens() const;
     bool provisioning_enabled() const { return provisioning_enabled_; }
 
+    // Attributes LDAP owns for a user (the bridge's drift policy `accept`), as last changed in
+    // LDAP: attribute -> values. nullptr when there are none. Folded from LdapEntryChanged
+    // events that name the user; read-only in the SCIM view.
+    const std::map<std::string, std::vector<std::string>>* ldap_attributes(
+        std::string_view user_id) const;
+
     // Snapshots (eventlog::projector): the whole state as JSON text, and back.
     std::string serialize() const;
     static eventlog::result<directory> deserialize(std::string_view text);
@@ -138,6 +144,8 @@ private:
     // member id -> ids of groups listing it
     std::unordered_map<std::string, std::unordered_set<std::string>> member_of_;
     std::map<std::string, token_state> tokens_;
+    eventlog::result<void> apply_ldap_change(const eventlog::event& e);
+    std::unordered_map<std::string, std::map<std::string, std::vector<std::string>>> ldap_owned_;
     bool provisioning_enabled_ = true;
 };
 
