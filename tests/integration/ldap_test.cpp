@@ -411,10 +411,11 @@ TEST_CASE("after kill -9 with writes still owed to a down LDAP, the restarted mi
 TEST_CASE(
     "hand-made LDAP changes become LdapEntryChanged events and are repaired or kept per policy",
     "[integration][ldap]") {
-    bridge_fixture f("[ldap.drift]\ntelephoneNumber = \"accept\"\n");
+    bridge_fixture f("[ldap.drift]\ntelephoneNumber = \"accept\"\ntitle = \"report\"\n");
     const auto u =
         f.create_user("hank", {{"emails", {{{"value", "hank@example.com"}, {"type", "work"}}}},
-                               {"phoneNumbers", {{{"value", "100"}, {"type", "work"}}}}});
+                               {"phoneNumbers", {{{"value", "100"}, {"type", "work"}}}},
+                               {"title", "Clerk"}});
     f.create_user("gina");
     f.converge();
     REQUIRE(eventually([&] { return f.ldap_status()["ingest"]["persisting"] == true; },
@@ -424,7 +425,8 @@ TEST_CASE(
                                            "\nchangetype: modify\nreplace: mail\nmail: "
                                            "evil@example.org\n-\nreplace: telephoneNumber\n"
                                            "telephoneNumber: 999\n-\nadd: description\n"
-                                           "description: set by hand\n");
+                                           "description: set by hand\n-\nreplace: title\n"
+                                           "title: Boss\n");
     INFO(r.err);
     REQUIRE(r.code() == 0);
     // The change is recorded with its author and the decision...
@@ -441,6 +443,7 @@ TEST_CASE(
     CHECK(e["data"]["drift"]["mail"] == "repair");
     CHECK(e["data"]["drift"]["telephoneNumber"] == "accept");
     CHECK(e["data"]["drift"]["description"] == "accept");
+    CHECK(e["data"]["drift"]["title"] == "report");
     // ...mail is repaired; the accepted attributes stay as set by hand.
     REQUIRE(eventually([&] {
         return f.values(user_dn("hank"), "mail") == std::vector<std::string>{"hank@example.com"};
@@ -448,6 +451,8 @@ TEST_CASE(
     f.converge();
     CHECK(f.values(user_dn("hank"), "telephoneNumber") == std::vector<std::string>{"999"});
     CHECK(f.values(user_dn("hank"), "description") == std::vector<std::string>{"set by hand"});
+    // "report": recorded, LDAP's value kept, and not shown as LDAP-owned either.
+    CHECK(f.values(user_dn("hank"), "title") == std::vector<std::string>{"Boss"});
     // The repair itself is the bridge's write: not ingested again.
     CHECK(f.events_of_type("LdapEntryChanged").size() == 1);
     // What LDAP owns shows read-only in the SCIM user; what SCIM owns stays SCIM's.
@@ -457,6 +462,8 @@ TEST_CASE(
     CHECK(seen[ldap_ext]["attributes"]["telephoneNumber"] == json::array({"999"}));
     CHECK(seen[ldap_ext]["attributes"]["description"] == json::array({"set by hand"}));
     CHECK_FALSE(seen[ldap_ext]["attributes"].contains("mail"));
+    CHECK_FALSE(seen[ldap_ext]["attributes"].contains("title"));
+    CHECK(seen["title"] == "Clerk");
     CHECK(seen["emails"][0]["value"] == "hank@example.com");
     CHECK(std::find(seen["schemas"].begin(), seen["schemas"].end(), ldap_ext) !=
           seen["schemas"].end());
