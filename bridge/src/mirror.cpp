@@ -785,29 +785,38 @@ struct mirror::impl {
         }
     }
 
+    // Reads the next durable event and folds it (writing or not): true when it did, nullopt at
+    // the end of what the log has, false on an error (recorded; the mirror fails closed).
+    std::optional<bool> fold_next(el::event& e, bool emit) {
+        auto got = reader->next(e);
+        if (!got) {
+            record_error("reading the log: " + got.error().message);
+            return false;
+        }
+        if (!*got) return std::nullopt;
+        if (auto u = model::catalogue().upcast(e); !u) {
+            record_error("event " + std::to_string(e.seq.value) + ": " + u.error().message);
+            return false;
+        }
+        if (auto r = fold(e, emit); !r) {
+            record_error("event " + std::to_string(e.seq.value) + ": " + r.error().message);
+            return false;
+        }
+        folded = e.seq.value;
+        return true;
+    }
+
     // Reads what the log has, up to the queue limit. False on a fold error (fail closed).
     bool read_more() {
         el::event e;
-        // In slices, so that LDAP works on the first writes while later events are folded.
         // Only as far ahead as keeps the window full: folding more now would leave LDAP idle.
+        // In slices, so that LDAP works on the first writes while later events are folded.
         const std::size_t ahead = inflight.size() + 4 * options.window;
         for (int slice = 0; slice < 256 && ops.size() < std::min(options.max_queued, ahead);
              ++slice) {
-            auto got = reader->next(e);
-            if (!got) {
-                record_error("reading the log: " + got.error().message);
-                return false;
-            }
-            if (!*got) break;
-            if (auto u = model::catalogue().upcast(e); !u) {
-                record_error("event " + std::to_string(e.seq.value) + ": " + u.error().message);
-                return false;
-            }
-            if (auto r = fold(e, true); !r) {
-                record_error("event " + std::to_string(e.seq.value) + ": " + r.error().message);
-                return false;
-            }
-            folded = e.seq.value;
+            const auto r = fold_next(e, true);
+            if (!r) break;
+            if (!*r) return false;
         }
         return true;
     }
@@ -937,25 +946,13 @@ struct mirror::impl {
     bool catch_up() {
         el::event e;
         while (folded < start_checkpoint && !stop) {
-            auto got = reader->next(e);
-            if (!got) {
-                record_error("reading the log: " + got.error().message);
-                return false;
-            }
-            if (!*got) {
+            const auto r = fold_next(e, false);
+            if (!r) {
                 record_error("the log ends before the mirror's checkpoint " +
                              std::to_string(start_checkpoint));
                 return false;
             }
-            if (auto u = model::catalogue().upcast(e); !u) {
-                record_error("event " + std::to_string(e.seq.value) + ": " + u.error().message);
-                return false;
-            }
-            if (auto r = fold(e, false); !r) {
-                record_error("event " + std::to_string(e.seq.value) + ": " + r.error().message);
-                return false;
-            }
-            folded = e.seq.value;
+            if (!*r) return false;
         }
         std::lock_guard lk(mu);
         st.folded = folded;
