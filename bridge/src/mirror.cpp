@@ -340,8 +340,7 @@ struct mirror::impl {
 
     // Member value changes on the groups listing `member_id`, after its DN went from `old_dn`
     // to `new_dn` (either may be absent).
-    void fix_memberships(std::uint64_t seq, const std::string& member_id,
-                         const std::vector<std::string>& group_ids,
+    void fix_memberships(std::uint64_t seq, const std::vector<std::string>& group_ids,
                          const std::optional<std::string>& old_dn,
                          const std::optional<std::string>& new_dn) {
         if (old_dn == new_dn) return;
@@ -361,7 +360,6 @@ struct mirror::impl {
                 mods.push_back({modification::remove, attr, {placeholder}});
             emit_modify(seq, git->second, std::move(mods), entity{entity_kind::group, gid}, true);
         }
-        (void)member_id;
     }
 
     // Users whose manager is `manager_id` get their manager attribute re-stated.
@@ -450,18 +448,7 @@ struct mirror::impl {
                 index_manager(id, {});
             }
             set_dn(subject, after ? std::optional<std::string>(after->dn) : std::nullopt);
-            const auto old_dn = before ? std::optional<std::string>(before->dn) : std::nullopt;
-            const auto new_dn = after ? std::optional<std::string>(after->dn) : std::nullopt;
-            if (!emit) {
-                update_member_counts(parents, old_dn, new_dn);
-                return {};
-            }
-            emit_change(seq, before, after, subject);
-            const bool moved = (old_dn ? lower(*old_dn) : "") != (new_dn ? lower(*new_dn) : "");
-            if (moved) {
-                fix_memberships(seq, id, parents, old_dn, new_dn);
-                fix_reports(seq, id);
-            }
+            if (entity_moved(seq, emit, parents, before, after, subject)) fix_reports(seq, id);
             return {};
         }
 
@@ -526,16 +513,26 @@ struct mirror::impl {
         } else {
             ldap_members.erase(id);
         }
+        entity_moved(seq, emit, parents, before, after, subject);
+        return {};
+    }
+
+    // After a user's or group's entry went from `before` to `after`: its own writes, and member
+    // values in the groups listing it (`parents`) when its DN changed; without `emit`, only the
+    // member counts. True when the DN changed and writes were emitted.
+    bool entity_moved(std::uint64_t seq, bool emit, const std::vector<std::string>& parents,
+                      const std::optional<ldap_entry>& before,
+                      const std::optional<ldap_entry>& after, const entity& subject) {
         const auto old_dn = before ? std::optional<std::string>(before->dn) : std::nullopt;
         const auto new_dn = after ? std::optional<std::string>(after->dn) : std::nullopt;
         if (!emit) {
             update_member_counts(parents, old_dn, new_dn);
-            return {};
+            return false;
         }
         emit_change(seq, before, after, subject);
-        if ((old_dn ? lower(*old_dn) : "") != (new_dn ? lower(*new_dn) : ""))
-            fix_memberships(seq, id, parents, old_dn, new_dn);
-        return {};
+        if ((old_dn ? lower(*old_dn) : "") == (new_dn ? lower(*new_dn) : "")) return false;
+        fix_memberships(seq, parents, old_dn, new_dn);
+        return true;
     }
 
     void update_member_counts(const std::vector<std::string>& parents,
