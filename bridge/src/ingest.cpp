@@ -44,6 +44,16 @@ bool operational(std::string_view name) {
     return ops.contains(lower(name));
 }
 
+// Whether `s` can be JSON text (well-formed UTF-8), by the same check the event's dump makes.
+bool valid_utf8(const std::string& s) {
+    try {
+        (void)json(s).dump();
+        return true;
+    } catch (const json::exception&) {
+        return false;
+    }
+}
+
 bool secret_attribute(std::string_view name) {
     return lower(name) == "userpassword";
 }
@@ -116,7 +126,13 @@ ingest_decision decide(const entry_builder& builder, const std::string& self_dn,
                 attributes.push_back(json{{"name", name}, {"op", op}, {"values", json::array()}});
                 if (secret_attribute(name)) attributes.back()["redacted"] = true;
             }
-            if (value && !secret_attribute(name)) attributes.back()["values"].push_back(*value);
+            if (value && !secret_attribute(name)) {
+                // Binary values (a jpegPhoto, a certificate) are noted, not recorded.
+                if (valid_utf8(*value))
+                    attributes.back()["values"].push_back(*value);
+                else
+                    attributes.back()["binary"] = true;
+            }
             const bool ours = managed.contains(lower(name));
             drift[name] =
                 std::string(to_string(ours ? cfg.policy_for(name) : drift_policy::accept));
@@ -433,7 +449,12 @@ struct ingester::impl {
         auto backoff = options.retry_min;
         while (!stop) {
             const auto started = clock::now();
-            const std::string why = session();
+            std::string why;
+            try {
+                why = session();
+            } catch (const std::exception& ex) {
+                why = std::string("sync stream: ") + ex.what();
+            }
             store_cookie(true);
             {
                 std::lock_guard lk(mu);

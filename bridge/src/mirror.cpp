@@ -1037,7 +1037,18 @@ el::result<void> mirror::start() {
     }
     s.notice("resuming after seq " + std::to_string(*cp) + " (log head " + std::to_string(head) +
              ")");
-    s.thread = std::thread([&s] { s.run(); });
+    s.thread = std::thread([&s] {
+        // Fail closed, visibly: a surprise stops the mirror (status says why), not the daemon.
+        try {
+            s.run();
+        } catch (const std::exception& ex) {
+            s.record_error(std::string("stopped: ") + ex.what());
+            s.notice(std::string("stopped: ") + ex.what());
+            std::lock_guard lk(s.mu);
+            s.st.running = false;
+            s.st.connected = false;
+        }
+    });
     return {};
 }
 

@@ -263,6 +263,14 @@ TEST_CASE("accesslog entries become LdapEntryChanged data with the drift decisio
         REQUIRE(named.data);
         CHECK((*named.data)["user_name"] == "Smith, John");
     }
+    SECTION("binary values are noted, not recorded (the event stays JSON)") {
+        e["reqMod"] = {std::string("jpegPhoto:+ \xff\xd8\xff\xe0") + std::string(1, '\0') + "JFIF"};
+        const auto photo = decide(b, "cn=admin,dc=example,dc=com", "x", e);
+        REQUIRE(photo.data);
+        CHECK((*photo.data)["attributes"][0]["binary"] == true);
+        CHECK((*photo.data)["attributes"][0]["values"].empty());
+        CHECK_NOTHROW(photo.data->dump());
+    }
     SECTION("the bridge's own writes are skipped") {
         e["reqAuthzID"] = {"CN=Admin,dc=example,dc=com"};
         CHECK(decide(b, "cn=admin,dc=example,dc=com", "x", e).why == ingest_decision::own_write);
