@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "scimsync/model/directory.hpp"
+
 namespace scimsync::bridge {
 
 namespace {
@@ -67,9 +69,8 @@ std::optional<std::string> normalize_dn(std::string_view dn) {
         LDAP_SUCCESS) {
         return std::nullopt;
     }
-    std::string result = out != nullptr ? out : "";
+    std::string result = model::lower(out != nullptr ? out : "");
     ldap_memfree(out);
-    for (auto& ch : result) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     return result;
 }
 

@@ -6,21 +6,18 @@
 #include <cctype>
 
 #include "scimsync/bridge/dn.hpp"
+#include "scimsync/model/directory.hpp"
 #include "scimsync/model/scim/filter.hpp"
 #include "scimsync/model/scim/schema.hpp"
 
 namespace scimsync::bridge {
 
+using model::lower;
+
 namespace scim = model::scim;
 using nlohmann::json;
 
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 // LDAP's string form of a scalar JSON value; nullopt for null, objects and arrays.
 std::optional<std::string> ldap_string(const json& v) {

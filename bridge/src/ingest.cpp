@@ -13,21 +13,18 @@
 
 #include "scimsync/bridge/dn.hpp"
 #include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/model/directory.hpp"
 #include "scimsync/model/events.hpp"
 
 namespace scimsync::bridge {
+
+using model::lower;
 
 namespace el = eventlog;
 using nlohmann::json;
 using clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 const std::string* first(const accesslog_entry& e, std::string_view name) {
     const auto it = e.find(name);

@@ -5,16 +5,13 @@
 
 #include "scimsync/bridge/dn.hpp"
 #include "scimsync/bridge/entry.hpp"
+#include "scimsync/model/directory.hpp"
 
 namespace scimsync::bridge {
 
-namespace {
+using model::lower;
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+namespace {
 
 bool valid_attribute_name(std::string_view name) {
     if (name.empty() || !std::isalpha(static_cast<unsigned char>(name.front()))) return false;

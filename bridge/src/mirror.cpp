@@ -15,18 +15,14 @@
 
 namespace scimsync::bridge {
 
+using model::lower;
+
 namespace el = eventlog;
 namespace names = model::event_names;
 using nlohmann::json;
 using clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 // The key under which a DN is looked up: libldap's normal form, so that the DN slapd reports
 // (accesslog, searches) finds the DN we built, whatever escaping either side used.

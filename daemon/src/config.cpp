@@ -14,6 +14,8 @@
 
 #include "scimsync/bridge/dn.hpp"
 #include "scimsync/bridge/entry.hpp"
+#include "scimsync/model/directory.hpp"
+#include "scimsync/model/scim/schema.hpp"
 
 namespace scimsync::daemon {
 
@@ -327,17 +329,14 @@ std::expected<ldap_config, std::string> finish_ldap(const ldap_draft& d) {
         auto& rules = m.user_attributes;
         rules.erase(std::remove_if(rules.begin(), rules.end(),
                                    [&](const bridge::attribute_rule& r) {
-                                       return bridge::ci_less{}(r.ldap, attr) == false &&
-                                              bridge::ci_less{}(attr, r.ldap) == false;
+                                       return model::scim::iequals(r.ldap, attr);
                                    }),
                     rules.end());
         if (rule) rules.push_back(*rule);
     }
     if (d.drift_default) m.default_drift = *bridge::parse_drift_policy(*d.drift_default);
     for (const auto& [attr, policy] : d.drift) {
-        std::string key = attr;
-        for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        m.drift[key] = *bridge::parse_drift_policy(policy);
+        m.drift[model::lower(attr)] = *bridge::parse_drift_policy(policy);
     }
     if (auto r = bridge::validate(m); !r) return std::unexpected("ldap." + r.error());
     return c;
