@@ -25,7 +25,8 @@ trap cleanup EXIT
 
 echo "preloading $USERS users and a group of $MEMBERS members ..."
 "$BUILD/bench/scim_preload" "$tmp/data" "$USERS" "$MEMBERS" >/dev/null
-touch "$tmp/empty.toml"
+# CONFIG_TOML: extra configuration, e.g. CONFIG_TOML=$'[log]\nsnapshot_every_events = 50000'
+printf '%s\n' "${CONFIG_TOML:-}" >"$tmp/empty.toml"
 start=$(date +%s.%N)
 "$BUILD/daemon/scimsyncd" --config "$tmp/empty.toml" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
   --admin-socket "$tmp/admin.sock" --durability batch >"$tmp/out" 2>"$tmp/err" &
@@ -77,3 +78,6 @@ for scenario in ${SCENARIOS:-healthz get_user filter_user post_user patch_user a
 done
 rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 echo "resident memory after the runs: $((rss_kb / 1024)) MiB"
+# Snapshots the daemon wrote while the load ran (a forked child writes each; the daemon's
+# pause is the fork).
+grep 'snapshot of .* written' "$tmp/err" || echo "no snapshot was written during the runs"

@@ -425,6 +425,8 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
             return {};
         });
     keys["log.segment_bytes"] = integer_setter(next.segment_bytes, 4096, std::int64_t{1} << 40);
+    keys["log.snapshot_every_events"] =
+        integer_setter(next.snapshot_every_events, 1000, std::int64_t{1} << 40);
     keys["http.body_limit_bytes"] = integer_setter(next.body_limit_bytes, 1, std::int64_t{1} << 30);
     keys["http.read_timeout_s"] = integer_setter(timeout_s, 1, 3600);
     keys["http.threads"] = integer_setter(next.threads, 1, 64);

@@ -218,6 +218,8 @@ public:
         return inner_.apply(e);
     }
     std::optional<std::string> snapshot() const override {
+        // Also runs in the background snapshot's child, where the lock is this process's copy:
+        // readers may have held it shared at the fork, never a writer (the runner forks).
         std::shared_lock lk(mu_);
         return inner_.snapshot();
     }
@@ -1423,6 +1425,7 @@ el::result<void> scim_service::start() {
     el::runner_options ro;
     ro.snapshots = impl_->opt.snapshots;
     ro.snapshot_every_events = impl_->opt.snapshot_every_events;
+    ro.snapshot_in_background = true;
     ro.upcast = &model::catalogue();
     ro.notice = impl_->opt.notice;
     ro.on_applied = [p = impl_.get()](el::seq_no s) { p->on_applied(s); };

@@ -139,6 +139,7 @@ int serve(const sd::daemon_config& config) {
 
     sd::scim_options scim;
     scim.snapshots.emplace(config.data_dir / "snapshots");
+    scim.snapshot_every_events = config.snapshot_every_events;
     scim.notice = [](const std::string& line) { say(line); };
     sd::scim_service service(log, std::move(scim));
     if (auto r = service.start(); !r) {

@@ -1,5 +1,14 @@
 #include "scimsync/eventlog/projector.hpp"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 namespace scimsync::eventlog {
 
 namespace {
@@ -80,12 +89,26 @@ result<std::uint64_t> projector_runner::catch_up() {
         // every N events of a long replay would re-serialise a growing state again and again.
         if (following_ && options_.snapshots &&
             ++since_snapshot_ >= options_.snapshot_every_events) {
-            if (auto r = take_snapshot_locked(); !r && options_.notice)
+            if (options_.snapshot_in_background) {
+                // While the previous child still writes, keep counting: the next event retries.
+                auto started = start_background_snapshot_locked();
+                if (!started) {
+                    since_snapshot_ = 0;
+                    if (options_.notice)
+                        options_.notice("snapshot of " + projector_.name() +
+                                        " failed: " + started.error().message);
+                }
+            } else if (auto r = take_snapshot_locked(); !r && options_.notice) {
                 options_.notice("snapshot of " + projector_.name() +
                                 " failed: " + r.error().message);
+            }
         }
         lk.unlock();
         applied_cv_.notify_all();
+    }
+    {
+        std::lock_guard lk(mu_);
+        reap_background_snapshot(false);
     }
     if (applied > 0 && options_.on_applied) options_.on_applied(seq_no{applied_.load()});
     return applied;
@@ -109,8 +132,114 @@ result<void> projector_runner::take_snapshot_locked() {
     return {};
 }
 
+result<bool> projector_runner::start_background_snapshot_locked() {
+    if (child_pid_ != 0) {
+        reap_background_snapshot(false);
+        if (child_pid_ != 0) return false;
+    }
+    since_snapshot_ = 0;
+    const seq_no at = projector_.checkpoint();
+    if (at.value == 0) return false;
+    // The chain head is read here: the log's locks may be held by other threads at the fork.
+    auto head = log_.chain_head_at(at);
+    if (!head) return std::unexpected(head.error());
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0)
+        return fail(errc::io_error, std::string("cannot create a pipe: ") + std::strerror(errno));
+    const auto before_fork = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        const int err = errno;
+        ::close(report[0]);
+        ::close(report[1]);
+        return fail(errc::io_error,
+                    std::string("cannot fork the snapshot writer: ") + std::strerror(err));
+    }
+    if (pid == 0) {
+        // The child: a copy-on-write image of the state at `at`, and this thread alone. It
+        // closes what it inherited (listening sockets, the data directory's lock) so that a
+        // daemon restarted while it still writes can bind and lock again.
+        ::close(report[0]);
+        if (report[1] > 3) ::close_range(3, unsigned(report[1]) - 1, 0);
+        ::close_range(unsigned(report[1]) + 1, ~0U, 0);
+        // Background work: on a small machine it competes with the daemon for a core.
+        (void)::setpriority(PRIO_PROCESS, 0, 10);
+        std::string why;
+        try {
+            if (auto body = projector_.snapshot()) {
+                auto w = options_.snapshots->write(projector_, at, *head, *body, system_utc_now());
+                if (!w) why = w.error().message;
+            }
+        } catch (const std::exception& ex) {
+            why = ex.what();
+        }
+        for (std::size_t off = 0; off < why.size();) {
+            const ssize_t n = ::write(report[1], why.data() + off, why.size() - off);
+            if (n <= 0) break;
+            off += std::size_t(n);
+        }
+        ::_exit(why.empty() ? 0 : 1);
+    }
+    ::close(report[1]);
+    child_pid_ = pid;
+    child_report_ = report[0];
+    child_at_ = at;
+    child_started_ = std::chrono::steady_clock::now();
+    child_fork_ = child_started_ - before_fork;
+    return true;
+}
+
+void projector_runner::reap_background_snapshot(bool block) {
+    if (child_pid_ == 0) return;
+    int status = 0;
+    pid_t got;
+    do {
+        got = ::waitpid(child_pid_, &status, block ? 0 : WNOHANG);
+    } while (got < 0 && errno == EINTR);
+    if (got == 0) return;  // still writing
+    std::string why;
+    char buf[512];
+    for (;;) {
+        const ssize_t n = ::read(child_report_, buf, sizeof buf);
+        if (n > 0) {
+            why.append(buf, std::size_t(n));
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            break;
+        }
+    }
+    ::close(child_report_);
+    child_report_ = -1;
+    child_pid_ = 0;
+    if (got < 0)
+        why = std::string("cannot collect the snapshot writer: ") + std::strerror(errno);
+    else if (why.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        why = WIFSIGNALED(status)
+                  ? "the snapshot writer was killed by signal " + std::to_string(WTERMSIG(status))
+                  : "the snapshot writer failed";
+    background_done_.fetch_add(1);
+    if (!options_.notice) return;
+    if (!why.empty()) {
+        options_.notice("snapshot of " + projector_.name() + " failed: " + why);
+        return;
+    }
+    using ms = std::chrono::duration<double, std::milli>;
+    char took[96];
+    std::snprintf(took, sizeof took, " in %.1f s in the background (the fork took %.1f ms)",
+                  ms(std::chrono::steady_clock::now() - child_started_).count() / 1000,
+                  ms(child_fork_).count());
+    options_.notice("snapshot of " + projector_.name() + " at seq " +
+                    std::to_string(child_at_.value) + " written" + took);
+}
+
+std::uint64_t projector_runner::background_snapshots_done() const {
+    return background_done_.load();
+}
+
 result<void> projector_runner::snapshot_now() {
     std::lock_guard lk(mu_);
+    reap_background_snapshot(true);
     return take_snapshot_locked();
 }
 
@@ -126,7 +255,14 @@ result<void> projector_runner::run_once() {
     // A long replay is worth keeping: the next start-up begins here.
     if (options_.snapshots && *n >= options_.snapshot_every_events) {
         std::lock_guard lk(mu_);
-        if (auto r = take_snapshot_locked(); !r && options_.notice)
+        result<void> r;
+        if (options_.snapshot_in_background) {
+            if (auto started = start_background_snapshot_locked(); !started)
+                r = std::unexpected(started.error());
+        } else {
+            r = take_snapshot_locked();
+        }
+        if (!r && options_.notice)
             options_.notice("snapshot of " + projector_.name() + " failed: " + r.error().message);
     }
     return {};
@@ -157,6 +293,8 @@ void projector_runner::follow() {
 void projector_runner::stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
+    std::lock_guard lk(mu_);
+    reap_background_snapshot(true);
 }
 
 bool projector_runner::wait_until(seq_no seq,

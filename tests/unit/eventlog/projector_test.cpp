@@ -1,5 +1,11 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 #include "log_fixture.hpp"
@@ -44,6 +50,27 @@ public:
     std::map<std::string, std::uint64_t> per_stream;
     std::vector<std::uint64_t> seen;
     el::seq_no restored_from;
+};
+
+// A counter whose snapshot() first reads one byte from the FIFO `gate`: in a background
+// snapshot that runs in the forked writer, so the test decides when the writer may finish.
+class gated_projector final : public el::projector {
+public:
+    std::string name() const override { return inner.name(); }
+    std::uint32_t schema_version() const override { return inner.schema_version(); }
+    el::seq_no checkpoint() const override { return inner.checkpoint(); }
+    el::result<void> apply(const el::event& e) override { return inner.apply(e); }
+    std::optional<std::string> snapshot() const override {
+        const int fd = ::open(gate.c_str(), O_RDONLY);
+        char c = 0;
+        const bool opened = fd >= 0 && ::read(fd, &c, 1) == 1;
+        if (fd >= 0) ::close(fd);
+        if (!opened) return std::nullopt;
+        return inner.snapshot();
+    }
+
+    counting_projector inner;
+    fs::path gate;
 };
 
 const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(10); };
@@ -188,4 +215,88 @@ TEST_CASE("an upcaster error stops the projector instead of skipping the event",
     REQUIRE(p.seen.empty());
     REQUIRE(r.failure().has_value());
     REQUIRE_FALSE(r.wait_until(el::seq_no{1}, soon()));
+}
+
+TEST_CASE("a background snapshot is written by a child while the runner keeps applying events",
+          "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, 10)).has_value());
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    opt.snapshot_every_events = 20;
+    opt.snapshot_in_background = true;
+    std::mutex notices_mu;
+    std::vector<std::string> notices;
+    opt.notice = [&](const std::string& s) {
+        std::lock_guard lk(notices_mu);
+        notices.push_back(s);
+    };
+    gated_projector p;
+    p.gate = dir.path() / "gate";
+    REQUIRE(::mkfifo(p.gate.c_str(), 0600) == 0);
+    el::projector_runner runner(*log, p, opt);
+    REQUIRE(runner.start().has_value());
+    // The 20th event after start-up (seq 30) forks the writer, which then waits on the gate.
+    REQUIRE(log->append(sample_batch(11, 20)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{30}, soon()));
+    // Had the runner serialised in place it would be stuck in snapshot() now.
+    REQUIRE(log->append(sample_batch(31, 30)).has_value());
+    const bool went_on = runner.wait_until(el::seq_no{60}, soon());
+    {
+        std::ofstream release(p.gate);  // before any failure, so stop() cannot hang
+        release << 'x';
+    }
+    REQUIRE(went_on);
+    runner.stop();  // waits for the writer
+    REQUIRE(runner.background_snapshots_done() == 1);
+    REQUIRE(notices.size() == 1);
+    REQUIRE_THAT(notices[0], Catch::StartsWith("snapshot of counter at seq 30 written in "));
+    const auto kept = opt.snapshots->list("counter");
+    REQUIRE(kept.size() == 1);
+    REQUIRE(kept.front().at.value == 30);
+    REQUIRE(p.inner.seen.size() == 60);
+
+    // The snapshot holds the state as of seq 30, not what the parent applied meanwhile:
+    // snapshot plus tail equals a full replay.
+    el::runner_options load;
+    load.snapshots = opt.snapshots;
+    counting_projector from_snapshot;
+    el::projector_runner r1(*log, from_snapshot, load);
+    REQUIRE(r1.run_once().has_value());
+    REQUIRE(from_snapshot.restored_from.value == 30);
+    REQUIRE(from_snapshot.seen.size() == 30);
+    REQUIRE(from_snapshot.per_stream == p.inner.per_stream);
+}
+
+TEST_CASE("a background snapshot that cannot be written is reported and the runner goes on",
+          "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    {
+        std::ofstream blocker(dir.path() / "not-a-directory");
+        blocker << "x";
+    }
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "not-a-directory");
+    opt.snapshot_every_events = 5;
+    opt.snapshot_in_background = true;
+    std::mutex notices_mu;
+    std::vector<std::string> notices;
+    opt.notice = [&](const std::string& s) {
+        std::lock_guard lk(notices_mu);
+        notices.push_back(s);
+    };
+    counting_projector p;
+    el::projector_runner runner(*log, p, opt);
+    REQUIRE(runner.start().has_value());
+    REQUIRE(log->append(sample_batch(1, 5)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{5}, soon()));
+    REQUIRE(log->append(sample_batch(6, 5)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{10}, soon()));
+    runner.stop();
+    REQUIRE_FALSE(runner.failure().has_value());
+    REQUIRE(runner.background_snapshots_done() >= 1);
+    REQUIRE_FALSE(notices.empty());
+    REQUIRE_THAT(notices.front(), Catch::Contains("snapshot of counter failed: cannot create"));
 }

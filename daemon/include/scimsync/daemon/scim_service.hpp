@@ -35,10 +35,10 @@ struct scim_options {
     std::size_t bulk_max_operations = 1000;
     std::size_t bulk_max_payload = 1u << 20;
     std::optional<eventlog::snapshot_store> snapshots;
-    // A snapshot is taken on the runner's thread and pauses it (about 10 s at a million users:
-    // writes wait for read-your-writes meanwhile), so it is rare: start-up then replays at
-    // most this many events (roughly 20 s per million).
-    std::uint64_t snapshot_every_events = 500'000;
+    // While running, a forked child writes each snapshot from a copy-on-write image, so the
+    // views go on (the fork itself pauses them for milliseconds); start-up then replays at
+    // most this many events (roughly 2 s per hundred thousand).
+    std::uint64_t snapshot_every_events = 100'000;
     std::function<void(const std::string&)> notice;
 };
 

@@ -74,10 +74,17 @@ private:
 };
 
 struct runner_options {
-    std::optional<snapshot_store> snapshots;       // none: always replay from the start
+    std::optional<snapshot_store> snapshots;  // none: always replay from the start
     // While following the log, take a snapshot after this many applied events; a start-up
     // replay of at least this many events ends with one.
     std::uint64_t snapshot_every_events = 50'000;
+    // On: snapshots (periodic, and the one ending a long start-up replay) are written by a
+    // forked child from its copy-on-write image of the state, so the runner keeps applying
+    // events; the pause is the fork itself, milliseconds even at a million users. Off: the
+    // runner serialises and writes in place. snapshot_now() always writes in place. With it
+    // on, the projector's snapshot() must only read its own state: the child has no other
+    // threads, so it must not wait for a lock another thread may have held at the fork.
+    bool snapshot_in_background = false;
     const upcaster* upcast = nullptr;
     std::function<void(const std::string&)> notice;
     // Called on the runner's thread after it applied events up to and including the given seq
@@ -108,13 +115,20 @@ public:
     seq_no applied() const;
     // The error that stopped the runner, if any.
     std::optional<error> failure() const;
-    // Writes a snapshot now (e.g. at clean shutdown), from the runner's consistent state.
+    // Writes a snapshot now (e.g. at clean shutdown), from the runner's consistent state;
+    // first waits for a background snapshot still being written.
     result<void> snapshot_now();
+    // Background snapshots finished (written or failed) since start; for tests and status.
+    std::uint64_t background_snapshots_done() const;
 
 private:
     result<void> load_snapshot();
     result<std::uint64_t> catch_up();
     result<void> take_snapshot_locked();
+    // Forks the child that writes the snapshot; false when none was started (one still runs).
+    result<bool> start_background_snapshot_locked();
+    // Collects a finished child (block: wait for it); reports its error through `notice`.
+    void reap_background_snapshot(bool block);
     void follow();
 
     const log& log_;
@@ -122,12 +136,18 @@ private:
     runner_options options_;
     std::unique_ptr<reader> reader_;  // kept across catch-ups: the follower resumes it
     std::uint64_t since_snapshot_ = 0;
-    bool following_ = false;             // set by start(): periodic snapshots only when live
-    mutable std::mutex mu_;  // guards projector_ state against snapshot_now()
+    bool following_ = false;  // set by start(): periodic snapshots only when live
+    mutable std::mutex mu_;   // guards projector_ state against snapshot_now()
     mutable std::condition_variable applied_cv_;
     std::atomic<std::uint64_t> applied_{0};
     std::optional<error> failure_;
     std::atomic<bool> stop_{false};
+    int child_pid_ = 0;      // the background snapshot's writer, 0 for none (runner thread)
+    int child_report_ = -1;  // read end of the pipe its error message comes through
+    seq_no child_at_;
+    std::chrono::steady_clock::time_point child_started_;
+    std::chrono::steady_clock::duration child_fork_{};
+    std::atomic<std::uint64_t> background_done_{0};
     std::thread thread_;
 };
 
