@@ -117,6 +117,7 @@ el::result<void> directory::apply(const el::event& e) {
         if (f.id.empty()) return malformed(e, "data is not an object with an id");
         return apply_user(e, std::move(f));
     }
+    if (type->stream_kind == "Access" || type->stream_kind == "Device") return access_.apply(e);
     if (type->stream_kind == "Group" || type->stream_kind == "Token") {
         auto data = json::parse(e.data, nullptr, false);
         if (!data.is_object() || string_at(data, "id").empty())
@@ -128,6 +129,7 @@ el::result<void> directory::apply(const el::event& e) {
             t.id = id;
             t.name = string_at(data, "name");
             t.hash = string_at(data, "hash");
+            t.scope = data.value("scope", std::string("scim"));
             auto created = el::parse_time(string_at(data, "created"));
             t.created = created ? *created : e.time;
             if (data.contains("expires") && data["expires"].is_string()) {
@@ -204,6 +206,7 @@ el::result<void> directory::apply_user(const el::event& e, user_fact f) {
         unindex_user(id, it->second);
         users_.erase(it);
         ldap_owned_.erase(id);
+        access_.forget_subject("User/" + id);
         drop_memberships_of(id, e.time);
         return {};
     }
@@ -212,6 +215,7 @@ el::result<void> directory::apply_user(const el::event& e, user_fact f) {
     if (created) {
         u.created = e.time;
         u.owner = intern_owner(e.actor);
+        u.local = e.source == "admin";
     } else {
         unindex_user(id, u);
     }
@@ -249,6 +253,7 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
             members_.erase(m);
         }
         drop_memberships_of(id, e.time);  // as a member of other groups
+        access_.forget_subject("Group/" + id);
         return {};
     }
     auto it = groups_.find(id);
@@ -276,6 +281,7 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
     } else {
         g.created = e.time;
         g.owner = intern_owner(e.actor);
+        g.local = e.source == "admin";
     }
     g.json = res->dump();
     g.display_name = string_at(*res, "displayName");
@@ -465,9 +471,11 @@ std::vector<const token_state*> directory::tokens() const {
 namespace {
 
 json meta_json(const resource_state& r) {
-    return {{"created", el::format_time(r.created)},
-            {"last_modified", el::format_time(r.last_modified)},
-            {"version", r.version}};
+    json j{{"created", el::format_time(r.created)},
+           {"last_modified", el::format_time(r.last_modified)},
+           {"version", r.version}};
+    if (r.local) j["local"] = true;
+    return j;
 }
 
 el::result<void> read_meta(const json& j, resource_state& r) {
@@ -477,6 +485,7 @@ el::result<void> read_meta(const json& j, resource_state& r) {
     r.created = *c;
     r.last_modified = *m;
     r.version = j["version"].get<std::uint64_t>();
+    r.local = j.value("local", false);
     return {};
 }
 
@@ -525,10 +534,12 @@ std::string directory::serialize() const {
                {"name", t.name},
                {"hash", t.hash},
                {"created", el::format_time(t.created)},
-               {"revoked", t.revoked}};
+               {"revoked", t.revoked},
+               {"scope", t.scope}};
         j["expires"] = t.expires ? json(el::format_time(*t.expires)) : json(nullptr);
         out += json{{"token", std::move(j)}}.dump() + "\n";
     }
+    out += json{{"access", access_.to_json()}}.dump() + "\n";
     out += json{{"provisioning_enabled", provisioning_enabled_}}.dump() + "\n";
     return out;
 }
@@ -592,7 +603,12 @@ el::result<directory> directory::deserialize(std::string_view text) {
                     s.expires = *exp;
                 }
                 s.revoked = t->at("revoked").get<bool>();
+                s.scope = t->value("scope", std::string("scim"));
                 d.tokens_[s.id] = std::move(s);
+            } else if (auto a = line.find("access"); a != line.end()) {
+                auto access = access_state::from_json(*a);
+                if (!access) return std::unexpected(access.error());
+                d.access_ = std::move(*access);
             } else if (auto p = line.find("provisioning_enabled"); p != line.end()) {
                 d.provisioning_enabled_ = p->get<bool>();
                 complete = true;
@@ -610,14 +626,15 @@ el::result<directory> directory::deserialize(std::string_view text) {
 namespace {
 bool same(const resource_state& a, const resource_state& b) {
     return a.json == b.json && a.created == b.created && a.last_modified == b.last_modified &&
-           a.version == b.version;
+           a.version == b.version && a.local == b.local;
 }
 }  // namespace
 
 bool directory::operator==(const directory& o) const {
     if (users_.size() != o.users_.size() || groups_.size() != o.groups_.size() ||
         provisioning_enabled_ != o.provisioning_enabled_ || members_ != o.members_ ||
-        ldap_owned_ != o.ldap_owned_ || tokens_.size() != o.tokens_.size())
+        ldap_owned_ != o.ldap_owned_ || tokens_.size() != o.tokens_.size() ||
+        !(access_ == o.access_))
         return false;
     for (const auto& [id, u] : users_) {
         auto it = o.users_.find(id);
@@ -634,7 +651,7 @@ bool directory::operator==(const directory& o) const {
         auto it = o.tokens_.find(id);
         if (it == o.tokens_.end() || t.name != it->second.name || t.hash != it->second.hash ||
             t.created != it->second.created || t.expires != it->second.expires ||
-            t.revoked != it->second.revoked)
+            t.revoked != it->second.revoked || t.scope != it->second.scope)
             return false;
     }
     return true;

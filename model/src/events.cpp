@@ -131,6 +131,31 @@ const event_catalogue& catalogue() {
                true,
                "SCIM provisioning was switched back on",
                {}});
+        c.add({"AccessGranted",
+               1,
+               "Access",
+               false,
+               "access to a service, or one of its roles, was granted to a user or a group",
+               {"subject", "service", "role"}});
+        c.add({"AccessRevoked",
+               1,
+               "Access",
+               false,
+               "a grant of service access or a role was taken back from a user or a group",
+               {"subject", "service", "role"}});
+        c.add({"DeviceRegistered",
+               1,
+               "Device",
+               false,
+               "a device was registered; data holds its resulting state",
+               {"id", "device"}});
+        c.add({"DeviceUpdated",
+               1,
+               "Device",
+               false,
+               "a device changed (name, owner, policy, ...); data holds its resulting state",
+               {"id", "device"}});
+        c.add({"DeviceRemoved", 1, "Device", false, "a device was removed", {"id"}});
         return c;
     }();
     return standard;

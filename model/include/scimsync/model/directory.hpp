@@ -30,6 +30,7 @@
 
 #include "scimsync/eventlog/event.hpp"
 #include "scimsync/eventlog/types.hpp"
+#include "scimsync/model/access.hpp"
 
 namespace scimsync::model {
 
@@ -39,6 +40,9 @@ struct resource_state {
     eventlog::utc_time last_modified{};
     std::uint64_t version = 0;  // events applied to this resource so far: the ETag W/"<version>"
     std::uint32_t owner = 0;    // the creating client, see directory::owner()
+    // Created by an admin (event source "admin"), not by an identity provider over SCIM:
+    // only the admin interface may change it.
+    bool local = false;
 };
 
 struct user_state : resource_state {
@@ -64,6 +68,7 @@ struct token_state {
     eventlog::utc_time created{};
     std::optional<eventlog::utc_time> expires;
     bool revoked = false;
+    std::string scope = "scim";  // "scim" (identity providers) or "admin" (the admin API)
 };
 
 class directory {
@@ -111,6 +116,9 @@ public:
     const std::map<std::string, std::vector<std::string>>* ldap_attributes(
         std::string_view user_id) const;
 
+    // Grants and devices (access.hpp).
+    const access_state& access() const { return access_; }
+
     // Snapshots (eventlog::projector): the whole state as JSON text, and back.
     std::string serialize() const;
     static eventlog::result<directory> deserialize(std::string_view text);
@@ -147,6 +155,7 @@ private:
     eventlog::result<void> apply_ldap_change(const eventlog::event& e);
     std::unordered_map<std::string, std::map<std::string, std::vector<std::string>>> ldap_owned_;
     bool provisioning_enabled_ = true;
+    access_state access_;
 };
 
 std::string lower(std::string_view s);

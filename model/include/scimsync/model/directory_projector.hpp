@@ -11,7 +11,7 @@ class directory_projector final : public eventlog::projector {
 public:
     std::string name() const override { return "directory"; }
     // 2: JSON-lines body; 3: resources carry their creating client ("owner")
-    std::uint32_t schema_version() const override { return 4; }  // 4: LDAP-owned attributes
+    std::uint32_t schema_version() const override { return 5; }  // 5: access, sources, token scope
     eventlog::seq_no checkpoint() const override { return at_; }
     eventlog::result<void> apply(const eventlog::event& e) override {
         if (auto r = dir_.apply(e); !r) return r;

@@ -68,6 +68,11 @@ inline constexpr const char* token_revoked = "TokenRevoked";
 inline constexpr const char* provisioning_disabled = "ProvisioningDisabled";
 inline constexpr const char* provisioning_enabled = "ProvisioningEnabled";
 inline constexpr const char* ldap_entry_changed = "LdapEntryChanged";
+inline constexpr const char* access_granted = "AccessGranted";
+inline constexpr const char* access_revoked = "AccessRevoked";
+inline constexpr const char* device_registered = "DeviceRegistered";
+inline constexpr const char* device_updated = "DeviceUpdated";
+inline constexpr const char* device_removed = "DeviceRemoved";
 }  // namespace event_names
 
 }  // namespace scimsync::model

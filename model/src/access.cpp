@@ -1,0 +1,284 @@
+#include "scimsync/model/access.hpp"
+
+#include <algorithm>
+#include <deque>
+
+#include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/model/directory.hpp"
+#include "scimsync/model/events.hpp"
+
+namespace scimsync::model {
+
+namespace el = scimsync::eventlog;
+namespace names = event_names;
+using json = nlohmann::json;
+
+namespace {
+
+el::result<void> malformed(const el::event& e, const std::string& why) {
+    return el::fail(el::errc::corrupt,
+                    e.type + " at seq " + std::to_string(e.seq.value) + ": " + why, e.seq);
+}
+
+std::string text_at(const json& j, const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+json or_null(const std::string& s) {
+    return s.empty() ? json(nullptr) : json(s);
+}
+
+}  // namespace
+
+json device_json(const device_state& d) {
+    return {{"id", d.id},
+            {"name", d.name},
+            {"serial", d.serial},
+            {"platform", d.platform},
+            {"owner", or_null(d.owner)},
+            {"policy", or_null(d.policy)}};
+}
+
+el::result<void> access_state::apply(const el::event& e) {
+    const bool granted = e.type == names::access_granted;
+    if (granted || e.type == names::access_revoked) {
+        const auto data = json::parse(e.data, nullptr, false);
+        if (!data.is_object()) return malformed(e, "data is not an object");
+        const auto subject = data.find("subject");
+        if (subject == data.end() || !subject->is_object())
+            return malformed(e, "subject is not an object");
+        const std::string type = text_at(*subject, "type");
+        const std::string id = text_at(*subject, "id");
+        if ((type != "User" && type != "Group") || id.empty())
+            return malformed(e, "subject must have type User or Group and an id");
+        grant g{text_at(data, "service"), text_at(data, "role")};
+        if (g.service.empty()) return malformed(e, "service is missing");
+        const std::string key = type + "/" + id;
+        if (granted) {
+            grants_[key].insert(std::move(g));
+        } else if (auto it = grants_.find(key); it != grants_.end()) {
+            it->second.erase(g);
+            if (it->second.empty()) grants_.erase(it);
+        }
+        return {};
+    }
+    if (e.type != names::device_registered && e.type != names::device_updated &&
+        e.type != names::device_removed)
+        return {};
+    const auto data = json::parse(e.data, nullptr, false);
+    if (!data.is_object() || text_at(data, "id").empty())
+        return malformed(e, "data is not an object with an id");
+    const std::string id = text_at(data, "id");
+    auto it = devices_.find(id);
+    if (e.type == names::device_removed) {
+        if (it != devices_.end()) {
+            unindex_device(it->second);
+            devices_.erase(it);
+        }
+        return {};
+    }
+    const auto dev = data.find("device");
+    if (dev == data.end() || !dev->is_object()) return malformed(e, "device is not an object");
+    device_state d;
+    if (it != devices_.end()) {
+        d = it->second;
+        unindex_device(it->second);
+    } else {
+        d.created = e.time;
+    }
+    d.id = id;
+    d.name = text_at(*dev, "name");
+    d.serial = text_at(*dev, "serial");
+    d.platform = text_at(*dev, "platform");
+    d.owner = text_at(*dev, "owner");
+    d.policy = text_at(*dev, "policy");
+    d.last_modified = e.time;
+    ++d.version;
+    index_device(d);
+    devices_[id] = std::move(d);
+    return {};
+}
+
+void access_state::index_device(const device_state& d) {
+    if (!d.owner.empty()) devices_by_owner_[d.owner].insert(d.id);
+    if (!d.serial.empty()) device_by_serial_[lower(d.serial)] = d.id;
+}
+
+void access_state::unindex_device(const device_state& d) {
+    if (auto o = devices_by_owner_.find(d.owner); o != devices_by_owner_.end()) {
+        o->second.erase(d.id);
+        if (o->second.empty()) devices_by_owner_.erase(o);
+    }
+    if (auto s = device_by_serial_.find(lower(d.serial));
+        s != device_by_serial_.end() && s->second == d.id)
+        device_by_serial_.erase(s);
+}
+
+void access_state::forget_subject(const std::string& key) {
+    grants_.erase(key);
+}
+
+const std::set<grant>* access_state::grants_of(std::string_view subject_key) const {
+    const auto it = grants_.find(std::string(subject_key));
+    return it == grants_.end() ? nullptr : &it->second;
+}
+
+const device_state* access_state::device(std::string_view id) const {
+    const auto it = devices_.find(std::string(id));
+    return it == devices_.end() ? nullptr : &it->second;
+}
+
+std::vector<const device_state*> access_state::devices() const {
+    std::vector<const device_state*> out;
+    out.reserve(devices_.size());
+    for (const auto& [id, d] : devices_) out.push_back(&d);
+    return out;
+}
+
+std::vector<const device_state*> access_state::devices_of(std::string_view user_id) const {
+    std::vector<const device_state*> out;
+    if (auto it = devices_by_owner_.find(std::string(user_id)); it != devices_by_owner_.end())
+        for (const auto& id : it->second) out.push_back(&devices_.at(id));
+    return out;
+}
+
+const device_state* access_state::device_by_serial(std::string_view serial) const {
+    const auto it = device_by_serial_.find(lower(serial));
+    return it == device_by_serial_.end() ? nullptr : device(it->second);
+}
+
+json access_state::to_json() const {
+    json grants = json::object();
+    std::map<std::string, const std::set<grant>*> sorted;
+    for (const auto& [key, set] : grants_) sorted[key] = &set;
+    for (const auto& [key, set] : sorted) {
+        json list = json::array();
+        for (const auto& g : *set) list.push_back({g.service, g.role});
+        grants[key] = std::move(list);
+    }
+    json devices = json::array();
+    for (const auto& [id, d] : devices_) {
+        json j = device_json(d);
+        j["created"] = el::format_time(d.created);
+        j["last_modified"] = el::format_time(d.last_modified);
+        j["version"] = d.version;
+        devices.push_back(std::move(j));
+    }
+    return {{"grants", std::move(grants)}, {"devices", std::move(devices)}};
+}
+
+el::result<access_state> access_state::from_json(const json& j) {
+    access_state a;
+    auto bad = [](const std::string& why) {
+        return el::fail(el::errc::corrupt, "access snapshot: " + why);
+    };
+    if (!j.is_object()) return bad("not an object");
+    static const json none = json::object();
+    const auto grants = j.find("grants");
+    for (const auto& [key, list] : (grants != j.end() ? *grants : none).items()) {
+        if (!list.is_array()) return bad("grants of " + key);
+        for (const auto& g : list) {
+            if (!g.is_array() || g.size() != 2 || !g[0].is_string() || !g[1].is_string())
+                return bad("a grant of " + key);
+            a.grants_[key].insert({g[0].get<std::string>(), g[1].get<std::string>()});
+        }
+    }
+    const auto devices = j.find("devices");
+    if (devices != j.end() && !devices->is_array()) return bad("devices is not an array");
+    if (devices != j.end())
+        for (const auto& dj : *devices) {
+            device_state d;
+            d.id = text_at(dj, "id");
+            d.name = text_at(dj, "name");
+            d.serial = text_at(dj, "serial");
+            d.platform = text_at(dj, "platform");
+            d.owner = text_at(dj, "owner");
+            d.policy = text_at(dj, "policy");
+            auto created = el::parse_time(text_at(dj, "created"));
+            auto modified = el::parse_time(text_at(dj, "last_modified"));
+            if (d.id.empty() || !created || !modified || !dj.contains("version"))
+                return bad("device " + d.id);
+            d.created = *created;
+            d.last_modified = *modified;
+            d.version = dj["version"].get<std::uint64_t>();
+            a.index_device(d);
+            a.devices_[d.id] = std::move(d);
+        }
+    return a;
+}
+
+bool access_state::operator==(const access_state& o) const {
+    return grants_ == o.grants_ && devices_ == o.devices_;
+}
+
+std::vector<std::string> all_groups_of(const directory& d, std::string_view user_id) {
+    std::vector<std::string> out;
+    std::unordered_set<std::string> seen;
+    std::deque<std::string> todo;
+    if (const auto* direct = d.groups_of(user_id))
+        for (const auto& g : *direct)
+            if (seen.insert(g).second) todo.push_back(g);
+    while (!todo.empty()) {
+        std::string g = std::move(todo.front());
+        todo.pop_front();
+        if (const auto* parents = d.groups_of(g))
+            for (const auto& p : *parents)
+                if (seen.insert(p).second) todo.push_back(p);
+        out.push_back(std::move(g));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+namespace {
+// The groups listing `member` directly, sorted: walks visit them in a fixed order, so the path
+// chosen among equally short ones is the same in every replay.
+std::vector<const std::string*> sorted_groups_of(const directory& d, std::string_view member) {
+    std::vector<const std::string*> out;
+    if (const auto* groups = d.groups_of(member)) {
+        out.reserve(groups->size());
+        for (const auto& g : *groups) out.push_back(&g);
+        std::sort(out.begin(), out.end(),
+                  [](const std::string* a, const std::string* b) { return *a < *b; });
+    }
+    return out;
+}
+}  // namespace
+
+std::vector<effective_grant> effective_access(const directory& d, std::string_view user_id) {
+    std::vector<effective_grant> out;
+    if (d.user(user_id) == nullptr) return out;
+    std::map<grant, std::vector<access_reason>> found;
+    const auto& access = d.access();
+    if (const auto* direct = access.grants_of("User/" + std::string(user_id)))
+        for (const auto& g : *direct) found[g].push_back({});
+    // Breadth first, so each group is reached by a shortest path; `parent` rebuilds it.
+    std::unordered_map<std::string, std::string> parent;  // group -> the group below it ("")
+    std::deque<std::string> todo;
+    for (const auto* g : sorted_groups_of(d, user_id))
+        if (parent.emplace(*g, std::string()).second) todo.push_back(*g);
+    while (!todo.empty()) {
+        const std::string g = std::move(todo.front());
+        todo.pop_front();
+        if (const auto* grants = access.grants_of("Group/" + g)) {
+            access_reason why;
+            for (std::string at = g; !at.empty(); at = parent.at(at)) why.path.push_back(at);
+            std::reverse(why.path.begin(), why.path.end());
+            for (const auto& gr : *grants) found[gr].push_back(why);
+        }
+        for (const auto* p : sorted_groups_of(d, g))
+            if (parent.emplace(*p, g).second) todo.push_back(*p);
+    }
+    out.reserve(found.size());
+    for (auto& [g, reasons] : found) {
+        std::stable_sort(reasons.begin(), reasons.end(),
+                         [](const access_reason& a, const access_reason& b) {
+                             return a.path.size() < b.path.size();
+                         });
+        out.push_back({g, std::move(reasons)});
+    }
+    return out;
+}
+
+}  // namespace scimsync::model
