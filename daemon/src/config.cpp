@@ -432,6 +432,41 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
     keys["http.threads"] = integer_setter(next.threads, 1, 64);
     ldap_draft ldap;
     add_ldap_keys(keys, ldap);
+    // [access.services.<name>]: description = "...", roles = ["viewer", "admin"]
+    keys["access.services"] = [&next](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* t = n.as_table();
+        if (t == nullptr)
+            return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        for (const auto& [k, v] : *t) {
+            const std::string name(k.str());
+            const std::string where = "line " + std::to_string(v.source().begin.line) + ": " + name;
+            if (name.empty() || name.find('/') != std::string::npos)
+                return std::unexpected(where + ": a service name must be non-empty, without '/'");
+            const auto* def = v.as_table();
+            if (def == nullptr)
+                return std::unexpected(where + ": expected a table { description, roles }");
+            model::service_def service;
+            for (const auto& [dk, dv] : *def) {
+                if (dk.str() == "description" && dv.is_string()) {
+                    service.description = *dv.value<std::string>();
+                } else if (dk.str() == "roles" && dv.is_array()) {
+                    for (const auto& r : *dv.as_array()) {
+                        const auto role = r.value<std::string>();
+                        if (!role || role->empty() || role->find('/') != std::string::npos)
+                            return std::unexpected(
+                                where + ".roles: expected non-empty strings without '/'");
+                        service.roles.insert(*role);
+                    }
+                } else {
+                    return std::unexpected(where + "." + std::string(dk.str()) +
+                                           ": unknown key or wrong type (description is a string, "
+                                           "roles an array of strings)");
+                }
+            }
+            next.access.services[name] = std::move(service);
+        }
+        return {};
+    };
 
     if (auto r = apply_table(table, "", keys, locator{file}); !r) return r;
     if (ldap.present) {

@@ -89,38 +89,6 @@ bool etag_matches(std::string_view header, std::uint64_t version) {
     return false;
 }
 
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out.push_back(' ');
-        } else if (s[i] == '%' && i + 2 < s.size() &&
-                   std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-                   std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            out.push_back(char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
-
-std::map<std::string, std::string> parse_query(std::string_view q) {
-    std::map<std::string, std::string> out;
-    while (!q.empty()) {
-        auto amp = q.find('&');
-        std::string_view pair = q.substr(0, amp);
-        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-        auto eq = pair.find('=');
-        std::string key = scimsync::model::lower(percent_decode(pair.substr(0, eq)));
-        out[key] =
-            eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
-    }
-    return out;
-}
-
 // Parameters of a list request, from a query string or a SearchRequest body.
 struct list_params {
     std::string filter;
@@ -239,10 +207,23 @@ private:
     model::directory_projector inner_;
 };
 
+// Who a write comes from: an identity provider over SCIM, or an administrator through the admin
+// API (same handlers under /admin/v1); the event's source and actor.
+struct origin {
+    std::string source;  // "scim" or "admin"
+    std::string actor;   // "token:<id>"
+};
+
+bool admin_door(const http_request& req) {
+    return req.path().starts_with(admin_api_base) &&
+           (req.path().size() == admin_api_base.size() || req.path()[admin_api_base.size()] == '/');
+}
+
 struct scim_service::impl {
     el::log& log;
     scim_options opt;
     std::string base_url;
+    std::string admin_url;
 
     locked_directory read;
     std::unique_ptr<el::projector_runner> runner;
@@ -359,7 +340,8 @@ struct scim_service::impl {
 
     // ---- authentication -----------------------------------------------------------------
     // The token's id when the request carries a valid, unexpired, unrevoked bearer token.
-    std::optional<http_response> authenticate(const http_request& req, std::string& token_id) {
+    std::optional<http_response> authenticate(const http_request& req, std::string& token_id,
+                                              std::string_view scope) {
         auto unauthorized = [](std::string_view detail) {
             auto r = scim_error(401, detail);
             r.set_header("WWW-Authenticate", "Bearer realm=\"scimsync\"");
@@ -381,6 +363,10 @@ struct scim_service::impl {
             if (t->revoked) return "the bearer token has been revoked";
             if (t->expires && *t->expires <= el::system_utc_now())
                 return "the bearer token has expired";
+            if (t->scope != scope)
+                return t->scope == "admin" ? "this is an admin API token; SCIM needs a SCIM token"
+                                           : "this is a SCIM token; the admin API needs an admin "
+                                             "token (scimsyncctl token create --scope admin)";
             return {};
         });
         if (!verdict.empty()) return unauthorized(verdict);
@@ -537,15 +523,19 @@ struct scim_service::impl {
 
     // Common gate for SCIM requests: authentication and the provisioning switch. Returns the
     // token id (the actor) or the response to send.
-    std::variant<std::string, http_response> gate(const http_request& req, bool discovery = false) {
+    std::variant<origin, http_response> gate(const http_request& req, bool discovery = false) {
         std::string token;
-        if (auto denied = authenticate(req, token)) return std::move(*denied);
+        const bool admin = admin_door(req);
+        if (admin && !req.trusted_actor.empty()) return origin{"admin", req.trusted_actor};
+        if (auto denied = authenticate(req, token, admin ? "admin" : "scim"))
+            return std::move(*denied);
+        if (admin) return origin{"admin", "token:" + token};
         if (!discovery &&
             !read.read([](const model::directory& d) { return d.provisioning_enabled(); }))
             return scim_error(503,
                               "provisioning is disabled by the administrator "
                               "(scimsyncctl provisioning enable); nothing was changed");
-        return "token:" + token;
+        return origin{"scim", "token:" + token};
     }
 
     static std::string request_id(const http_request& req) {
@@ -566,7 +556,7 @@ struct scim_service::impl {
     // The common start of POST and PUT: authentication and the provisioning switch, the body,
     // its normalisation. On failure the error has been sent and nullopt is returned.
     struct write_request {
-        std::string actor;
+        origin who;
         scim::normalized input;
     };
     std::optional<write_request> read_write_request(const scim::resource_type& type,
@@ -586,7 +576,28 @@ struct scim_service::impl {
             respond(error_response(n.error()));
             return std::nullopt;
         }
-        return write_request{std::get<std::string>(g), std::move(*n)};
+        return write_request{std::get<origin>(g), std::move(*n)};
+    }
+
+    // Users and groups belong to whoever created them: the identity provider's are changed only
+    // over SCIM (admins may only grant them access), local ones only through the admin API.
+    std::optional<http_response> managed_elsewhere(const origin& who,
+                                                   const scim::resource_type& type,
+                                                   const std::string& id,
+                                                   const model::resource_state& r) const {
+        const bool admin = who.source == "admin";
+        if (r.local == admin) return std::nullopt;
+        if (admin) {
+            std::string client = write.owner(r);
+            if (client.starts_with("token:"))
+                if (const auto* t = write.token(client.substr(6))) client = t->name;
+            return scim_error(
+                403, type.name + " " + id + " is managed by the identity provider (SCIM client \"" +
+                         client + "\"): change it there; here only its access can be granted");
+        }
+        return scim_error(403, type.name + " " + id +
+                                   " was created by an administrator and is managed locally "
+                                   "(scimsyncctl / admin API), not over SCIM");
     }
 
     // ---- commands: users ----------------------------------------------------------------
@@ -614,11 +625,11 @@ struct scim_service::impl {
         std::optional<std::string> hash;
         if (w->input.password) hash = secrets::hash_password(*w->input.password);
         auto e = make_event_text(names::user_created, "User/" + id,
-                                 user_data(id, resource.dump(), true, hash), "scim", w->actor,
-                                 request_id(req));
+                                 user_data(id, resource.dump(), true, hash), w->who.source,
+                                 w->who.actor, request_id(req));
         std::lock_guard lk(cmd_mu);
         if (write.user_by_name(user_name) != nullptr) return respond(user_taken(user_name));
-        if (!external_id.empty() && write.user_by_external_id(w->actor, external_id) != nullptr)
+        if (!external_id.empty() && write.user_by_external_id(w->who.actor, external_id) != nullptr)
             return respond(external_id_taken(scim::user_type(), external_id));
         submit_and_respond({std::move(e)}, std::move(respond),
                            [this, id] { return single(scim::user_type(), id, 201); });
@@ -649,8 +660,10 @@ struct scim_service::impl {
     }
 
     // PUT and PATCH end here, under cmd_mu, with `current` the user's state in the write model.
-    void replace_user(const http_request& req, respond_fn respond, const std::string& actor,
+    void replace_user(const http_request& req, respond_fn respond, const origin& who,
                       const std::string& id, const model::user_state& current, user_replacement r) {
+        if (auto refused = managed_elsewhere(who, scim::user_type(), id, current))
+            return respond(std::move(*refused));
         if (const auto* other = write.user_by_name(r.user_name);
             other != nullptr && other != &current)
             return respond(user_taken(r.user_name));
@@ -667,7 +680,7 @@ struct scim_service::impl {
         }
         submit_and_respond({make_event_text(names::user_replaced, "User/" + id,
                                             user_data(id, r.text, r.password_set, r.password_hash),
-                                            "scim", actor, request_id(req))},
+                                            who.source, who.actor, request_id(req))},
                            std::move(respond),
                            [this, id] { return single(scim::user_type(), id, 200); });
     }
@@ -681,7 +694,7 @@ struct scim_service::impl {
         const auto* current = write.user(id);
         if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
-        replace_user(req, std::move(respond), w->actor, id, *current, std::move(r));
+        replace_user(req, std::move(respond), w->who, id, *current, std::move(r));
     }
 
     void patch_user(http_request req, respond_fn respond) {
@@ -690,7 +703,7 @@ struct scim_service::impl {
         auto body = body_json(req);
         if (!body) return respond(error_response(body.error()));
         const std::string id = req.path_params.at("id");
-        const auto& actor = std::get<std::string>(g);
+        const auto& who = std::get<origin>(g);
         // Optimistic: patch a copy of the current state outside cmd_mu, then commit if the
         // user's version is still the one patched. A concurrent write to the same user makes
         // it try again; the last attempt holds cmd_mu throughout.
@@ -718,7 +731,7 @@ struct scim_service::impl {
                 current = write.user(id);
                 if (current == nullptr || current->version != version) continue;
             }
-            return replace_user(req, std::move(respond), actor, id, *current, std::move(r));
+            return replace_user(req, std::move(respond), who, id, *current, std::move(r));
         }
     }
 
@@ -752,7 +765,7 @@ struct scim_service::impl {
             return respond(
                 scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
         if (const auto ext = string_member(n->resource, "externalId");
-            !ext.empty() && write.group_by_external_id(w->actor, ext) != nullptr)
+            !ext.empty() && write.group_by_external_id(w->who.actor, ext) != nullptr)
             return respond(external_id_taken(scim::group_type(), ext));
         json members = n->resource.contains("members") ? n->resource["members"] : json::array();
         n->resource.erase("members");
@@ -761,14 +774,16 @@ struct scim_service::impl {
         n->resource["id"] = id;
         submit_and_respond(
             {make_event(names::group_created, "Group/" + id,
-                        {{"id", id}, {"resource", n->resource}, {"members", members}}, "scim",
-                        w->actor, request_id(req))},
+                        {{"id", id}, {"resource", n->resource}, {"members", members}},
+                        w->who.source, w->who.actor, request_id(req))},
             std::move(respond), [this, id] { return single(scim::group_type(), id, 201); });
     }
 
     // Turns a resulting group (with its full members list) into events against the current one.
-    void replace_group(const http_request& req, respond_fn respond, const std::string& actor,
+    void replace_group(const http_request& req, respond_fn respond, const origin& who,
                        const std::string& id, json resource, bool members_given) {
+        if (auto refused = managed_elsewhere(who, scim::group_type(), id, *write.group(id)))
+            return respond(std::move(*refused));
         const std::string name = resource.value("displayName", std::string());
         if (const auto* other = write.group_by_name(name); other != nullptr) {
             if (other != write.group(id))
@@ -789,7 +804,8 @@ struct scim_service::impl {
         const auto rid = request_id(req);
         if (write.group(id)->json != resource.dump())
             events.push_back(make_event(names::group_replaced, "Group/" + id,
-                                        {{"id", id}, {"resource", resource}}, "scim", actor, rid));
+                                        {{"id", id}, {"resource", resource}}, who.source, who.actor,
+                                        rid));
         if (members_given) {
             json added = json::array(), removed = json::array();
             std::unordered_map<std::string, std::string> wanted;
@@ -805,7 +821,7 @@ struct scim_service::impl {
             if (!added.empty() || !removed.empty())
                 events.push_back(make_event(names::group_members_changed, "Group/" + id,
                                             {{"id", id}, {"added", added}, {"removed", removed}},
-                                            "scim", actor, rid));
+                                            who.source, who.actor, rid));
         }
         if (events.empty())
             return when_applied(log.last_seq().value, [this, id, respond] {
@@ -825,7 +841,7 @@ struct scim_service::impl {
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
         // PUT replaces everything, members included: an absent members list means no members.
-        replace_group(req, std::move(respond), w->actor, id, std::move(n->resource), true);
+        replace_group(req, std::move(respond), w->who, id, std::move(n->resource), true);
     }
 
     // Membership-only PATCH (what Okta and Entra send for group pushes) as a delta, without
@@ -888,7 +904,7 @@ struct scim_service::impl {
     void patch_group(http_request req, respond_fn respond) {
         auto g = gate(req);
         if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
-        const auto actor = std::get<std::string>(g);
+        const auto who = std::get<origin>(g);
         auto body = body_json(req);
         if (!body) return respond(error_response(body.error()));
         const std::string id = req.path_params.at("id");
@@ -896,6 +912,8 @@ struct scim_service::impl {
         const auto* current = write.group(id);
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+        if (auto refused = managed_elsewhere(who, scim::group_type(), id, *current))
+            return respond(std::move(*refused));
         if (auto delta = membership_only(*body)) {
             if (auto bad = resolve_members(delta->added)) return respond(std::move(*bad));
             const auto* members = write.members(id);
@@ -914,8 +932,8 @@ struct scim_service::impl {
                                     [this, id, respond] { respond(patch_answer(id)); });
             return submit_and_respond(
                 {make_event(names::group_members_changed, "Group/" + id,
-                            {{"id", id}, {"added", added}, {"removed", removed}}, "scim", actor,
-                            request_id(req))},
+                            {{"id", id}, {"added", added}, {"removed", removed}}, who.source,
+                            who.actor, request_id(req))},
                 std::move(respond), [this, id] { return patch_answer(id); });
         }
         // General path: the whole group, members included, through the PATCH engine.
@@ -929,7 +947,7 @@ struct scim_service::impl {
         if (!patched) return respond(error_response(patched.error()));
         auto n = scim::normalize(scim::group_type(), patched->resource);
         if (!n) return respond(error_response(n.error()));
-        replace_group(req, std::move(respond), actor, id, std::move(n->resource), true);
+        replace_group(req, std::move(respond), who, id, std::move(n->resource), true);
     }
 
     // A membership PATCH answers 204: re-sending a 100,000-member group would defeat the point.
@@ -955,9 +973,12 @@ struct scim_service::impl {
         if (current == nullptr)
             return respond(scim_error(404, type.name + " " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
+        const auto& who = std::get<origin>(g);
+        if (auto refused = managed_elsewhere(who, type, id, *current))
+            return respond(std::move(*refused));
         submit_and_respond(
             {make_event(user ? names::user_deleted : names::group_deleted, type.name + "/" + id,
-                        {{"id", id}}, "scim", std::get<std::string>(g), request_id(req))},
+                        {{"id", id}}, who.source, who.actor, request_id(req))},
             std::move(respond), [] {
                 http_response r;
                 r.status = 204;
@@ -1441,6 +1462,7 @@ el::result<void> scim_service::start() {
 }
 
 void scim_service::set_base_url(std::string url) {
+    impl_->admin_url = url + std::string(admin_api_base);
     impl_->base_url = std::move(url) + impl_->opt.base_path;
 }
 
@@ -1455,47 +1477,52 @@ void scim_service::stop() {
 
 void scim_service::add_routes(router& routes) {
     impl* s = impl_.get();
-    const std::string b = s->opt.base_path;
     const auto& user = scim::user_type();
     const auto& group = scim::group_type();
-    // .search before {id}: routes match in registration order.
-    routes.add("POST", b + "/Users/.search",
-               [s, &user](const http_request& r) { return s->list_search(user, r); });
-    routes.add("POST", b + "/Groups/.search",
-               [s, &group](const http_request& r) { return s->list_search(group, r); });
-    routes.add("POST", b + "/.search", [s](const http_request& r) { return s->root_search(r); });
-    routes.add("GET", b + "/Users",
-               [s, &user](const http_request& r) { return s->list_get(user, r); });
-    routes.add("GET", b + "/Groups",
-               [s, &group](const http_request& r) { return s->list_get(group, r); });
-    routes.add("GET", b + "/Users/{id}",
-               [s, &user](const http_request& r) { return s->get_one(user, r); });
-    routes.add("GET", b + "/Groups/{id}",
-               [s, &group](const http_request& r) { return s->get_one(group, r); });
-    routes.add_async("POST", b + "/Users", [s](http_request r, respond_fn f) {
-        s->create_user(std::move(r), std::move(f));
-    });
-    routes.add_async("PUT", b + "/Users/{id}", [s](http_request r, respond_fn f) {
-        s->put_user(std::move(r), std::move(f));
-    });
-    routes.add_async("PATCH", b + "/Users/{id}", [s](http_request r, respond_fn f) {
-        s->patch_user(std::move(r), std::move(f));
-    });
-    routes.add_async("DELETE", b + "/Users/{id}", [s, &user](http_request r, respond_fn f) {
-        s->delete_resource(user, std::move(r), std::move(f));
-    });
-    routes.add_async("POST", b + "/Groups", [s](http_request r, respond_fn f) {
-        s->create_group(std::move(r), std::move(f));
-    });
-    routes.add_async("PUT", b + "/Groups/{id}", [s](http_request r, respond_fn f) {
-        s->put_group(std::move(r), std::move(f));
-    });
-    routes.add_async("PATCH", b + "/Groups/{id}", [s](http_request r, respond_fn f) {
-        s->patch_group(std::move(r), std::move(f));
-    });
-    routes.add_async("DELETE", b + "/Groups/{id}", [s, &group](http_request r, respond_fn f) {
-        s->delete_resource(group, std::move(r), std::move(f));
-    });
+    // Users and groups are also served under the admin API, for local ones (admin tokens;
+    // managed_elsewhere keeps each side to its own).
+    for (const std::string& b : {s->opt.base_path, std::string(admin_api_base)}) {
+        // .search before {id}: routes match in registration order.
+        routes.add("POST", b + "/Users/.search",
+                   [s, &user](const http_request& r) { return s->list_search(user, r); });
+        routes.add("POST", b + "/Groups/.search",
+                   [s, &group](const http_request& r) { return s->list_search(group, r); });
+        routes.add("POST", b + "/.search",
+                   [s](const http_request& r) { return s->root_search(r); });
+        routes.add("GET", b + "/Users",
+                   [s, &user](const http_request& r) { return s->list_get(user, r); });
+        routes.add("GET", b + "/Groups",
+                   [s, &group](const http_request& r) { return s->list_get(group, r); });
+        routes.add("GET", b + "/Users/{id}",
+                   [s, &user](const http_request& r) { return s->get_one(user, r); });
+        routes.add("GET", b + "/Groups/{id}",
+                   [s, &group](const http_request& r) { return s->get_one(group, r); });
+        routes.add_async("POST", b + "/Users", [s](http_request r, respond_fn f) {
+            s->create_user(std::move(r), std::move(f));
+        });
+        routes.add_async("PUT", b + "/Users/{id}", [s](http_request r, respond_fn f) {
+            s->put_user(std::move(r), std::move(f));
+        });
+        routes.add_async("PATCH", b + "/Users/{id}", [s](http_request r, respond_fn f) {
+            s->patch_user(std::move(r), std::move(f));
+        });
+        routes.add_async("DELETE", b + "/Users/{id}", [s, &user](http_request r, respond_fn f) {
+            s->delete_resource(user, std::move(r), std::move(f));
+        });
+        routes.add_async("POST", b + "/Groups", [s](http_request r, respond_fn f) {
+            s->create_group(std::move(r), std::move(f));
+        });
+        routes.add_async("PUT", b + "/Groups/{id}", [s](http_request r, respond_fn f) {
+            s->put_group(std::move(r), std::move(f));
+        });
+        routes.add_async("PATCH", b + "/Groups/{id}", [s](http_request r, respond_fn f) {
+            s->patch_group(std::move(r), std::move(f));
+        });
+        routes.add_async("DELETE", b + "/Groups/{id}", [s, &group](http_request r, respond_fn f) {
+            s->delete_resource(group, std::move(r), std::move(f));
+        });
+    }
+    const std::string b = s->opt.base_path;
     routes.add_async("POST", b + "/Bulk",
                      [s](http_request r, respond_fn f) { s->bulk(std::move(r), std::move(f)); });
     routes.add("GET", b + "/ServiceProviderConfig", [s](const http_request& r) {
@@ -1577,19 +1604,24 @@ void scim_service::add_commands(command_registry& commands) {
             return std::unexpected("token create needs --name (1 to 64 characters)");
         auto ttl = parse_ttl(args.value("ttl", std::string("90d")));
         if (!ttl) return std::unexpected(ttl.error());
+        const std::string scope = args.value("scope", std::string("scim"));
+        if (scope != "scim" && scope != "admin")
+            return std::unexpected(
+                "--scope must be scim (for identity providers) or admin (for "
+                "the admin API), not \"" +
+                scope + "\"");
         const auto t = secrets::issue_token();
         const auto now = el::system_utc_now();
         json data{
             {"id", t.id}, {"name", name}, {"hash", t.hash}, {"created", el::format_time(now)}};
+        if (scope != "scim") data["scope"] = scope;
         data["expires"] = *ttl ? json(el::format_time(now + **ttl)) : json(nullptr);
         auto r = s->submit_and_wait({impl::make_event(names::token_issued, "Token/" + t.id, data,
                                                       "admin", "admin-socket", "")});
         if (!r) return std::unexpected("the token could not be recorded: " + r.error().message);
-        return json{{"base_url", s->base_url},
-                    {"token", t.token},
-                    {"id", t.id},
-                    {"name", name},
-                    {"expires", data["expires"]}};
+        const std::string base = scope == "admin" ? s->admin_url : s->base_url;
+        return json{{"base_url", base}, {"token", t.token}, {"id", t.id},
+                    {"name", name},     {"scope", scope},   {"expires", data["expires"]}};
     });
     commands.add("token.list", [s](const json&) -> command_result {
         json out = json::array();
@@ -1603,6 +1635,7 @@ void scim_service::add_commands(command_registry& commands) {
                 json j{{"id", t->id}, {"name", t->name}, {"created", el::format_time(t->created)}};
                 j["expires"] = t->expires ? json(el::format_time(*t->expires)) : json(nullptr);
                 j["revoked"] = t->revoked;
+                j["scope"] = t->scope;
                 auto u = used.find(t->id);
                 j["last_used"] = u == used.end() ? json(nullptr) : json(el::format_time(u->second));
                 out.push_back(std::move(j));
@@ -1642,6 +1675,45 @@ void scim_service::add_commands(command_registry& commands) {
                             {"changed", now != enable}};
             });
     }
+}
+
+}  // namespace scimsync::daemon
+
+namespace scimsync::daemon {
+
+void scim_service::execute(std::function<decision(const model::directory&)> decide,
+                           std::function<void(std::optional<refusal>)> done) {
+    impl* s = impl_.get();
+    std::lock_guard lk(s->cmd_mu);
+    auto d = decide(s->write);
+    if (!d) return done(std::move(d.error()));
+    if (d->empty()) return s->when_applied(s->log.last_seq().value, [done] { done(std::nullopt); });
+    for (auto& e : *d) e.version = 1;
+    s->submit(std::move(*d), [s, done](el::result<el::append_result> r) {
+        if (!r) {
+            s->notice("append failed: " + r.error().message);
+            return done(
+                refusal{503, "the change could not be recorded durably; it was not applied"});
+        }
+        done(std::nullopt);
+    });
+}
+
+void scim_service::read(const std::function<void(const model::directory&)>& fn) const {
+    impl_->read.read([&](const model::directory& d) {
+        fn(d);
+        return 0;
+    });
+}
+
+std::expected<std::string, http_response> scim_service::admin_actor(const http_request& req) {
+    auto g = impl_->gate(req);
+    if (auto* r = std::get_if<http_response>(&g)) return std::unexpected(std::move(*r));
+    return std::get<origin>(g).actor;
+}
+
+http_response scim_service::error(int status, std::string_view detail) {
+    return scim_error(status, detail);
 }
 
 }  // namespace scimsync::daemon

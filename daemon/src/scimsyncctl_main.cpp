@@ -18,6 +18,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "ctl_access.hpp"
 #include "progress.hpp"
 #include "scimsync/daemon/admin_client.hpp"
 #include "scimsync/daemon/config.hpp"
@@ -402,7 +403,8 @@ int main(int argc, char** argv) {
                      "events at or after TIME (RFC 3339, e.g. 2026-11-22T10:00:00Z, or a date)");
     dump->add_option("--until", d.until, "events before TIME (exclusive)");
 
-    auto* token = app.add_subcommand("token", "SCIM bearer tokens (through the running daemon)");
+    auto* token = app.add_subcommand(
+        "token", "SCIM and admin API bearer tokens (through the running daemon)");
     token->require_subcommand(1);
     auto* token_create = token->add_subcommand(
         "create",
@@ -410,6 +412,11 @@ int main(int argc, char** argv) {
     std::string token_name, token_ttl = "90d", token_id;
     token_create->add_option("--name", token_name, "a name for the client, e.g. okta")->required();
     token_create->add_option("--ttl", token_ttl, "validity: 30d, 90d, 1y, 12h or none")
+        ->capture_default_str();
+    std::string token_scope = "scim";
+    token_create
+        ->add_option("--scope", token_scope,
+                     "scim (for an identity provider) or admin (for the admin API)")
         ->capture_default_str();
     auto* token_list = token->add_subcommand("list", "list tokens (never their secrets)");
     auto* token_revoke = token->add_subcommand("revoke", "revoke a token at once");
@@ -432,6 +439,8 @@ int main(int argc, char** argv) {
     ldap_reconcile->add_flag("--dry-run", dry_run, "only print the differences");
     ldap_reconcile->add_option("--timeout", reconcile_timeout, "seconds to wait (default 300)");
 
+    const sd::ctl::access_commands access(app);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -447,15 +456,18 @@ int main(int argc, char** argv) {
         if (stats->parsed()) return cmd_log_stats(g);
         if (dump->parsed()) return cmd_log_dump(g, d);
         if (token_create->parsed())
-            return admin_command(g, "token.create", {{"name", token_name}, {"ttl", token_ttl}},
+            return admin_command(g, "token.create",
+                                 {{"name", token_name}, {"ttl", token_ttl}, {"scope", token_scope}},
                                  [](const nlohmann::json& r) {
+                                     const bool admin = text_or(r, "scope", "") == "admin";
                                      std::cout
-                                         << "SCIM base URL: " << text_or(r, "base_url", "") << '\n'
+                                         << (admin ? "Admin API URL: " : "SCIM base URL: ")
+                                         << text_or(r, "base_url", "") << '\n'
                                          << "Bearer token:  " << text_or(r, "token", "") << '\n'
                                          << "Token id:      " << text_or(r, "id", "") << '\n'
                                          << "Expires:       " << text_or(r, "expires", "never")
                                          << "\nThe token is shown only this once; paste it "
-                                            "into your identity provider now.\n";
+                                            "where it is needed now.\n";
                                  });
         if (token_list->parsed())
             return admin_command(
@@ -487,6 +499,7 @@ int main(int argc, char** argv) {
         if (ldap_status->parsed())
             return admin_command(g, "ldap.status", nlohmann::json::object(), print_ldap_status);
         if (ldap_reconcile->parsed()) return cmd_ldap_reconcile(g, dry_run, reconcile_timeout);
+        if (auto code = access.run(g.socket, g.json)) return *code;
     } catch (const std::exception& e) {
         say(std::string("fatal: ") + e.what());
         return exit_problem;

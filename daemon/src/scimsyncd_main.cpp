@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "scimsync/daemon/access_api.hpp"
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/config.hpp"
 #include "scimsync/daemon/ldap_service.hpp"
@@ -170,8 +171,11 @@ int serve(const sd::daemon_config& config) {
     sd::router routes(say);
     sd::add_health_routes(routes, log, status);
     service.add_routes(routes);
+    sd::access_api access(service, config.access);
+    access.add_routes(routes);
     sd::add_status_command(commands, log, status);
     service.add_commands(commands);
+    access.add_commands(commands, routes);
 
     sd::server_options options;
     options.host = config.listen.host;

@@ -31,6 +31,30 @@ json or_null(const std::string& s) {
 
 }  // namespace
 
+std::string access_catalogue::check(const grant& g) const {
+    const auto it = services.find(g.service);
+    if (it == services.end()) {
+        std::string known;
+        for (const auto& [name, def] : services) known += (known.empty() ? "" : ", ") + name;
+        return "unknown service \"" + g.service +
+               "\" (configured: " + (known.empty() ? "none, see [access.services]" : known) + ")";
+    }
+    if (!g.role.empty() && !it->second.roles.contains(g.role)) {
+        std::string known;
+        for (const auto& r : it->second.roles) known += (known.empty() ? "" : ", ") + r;
+        return "service \"" + g.service + "\" has no role \"" + g.role +
+               "\" (roles: " + (known.empty() ? "none" : known) + ")";
+    }
+    return {};
+}
+
+json access_catalogue::to_json() const {
+    json out = json::array();
+    for (const auto& [name, def] : services)
+        out.push_back({{"name", name}, {"description", def.description}, {"roles", def.roles}});
+    return out;
+}
+
 json device_json(const device_state& d) {
     return {{"id", d.id},
             {"name", d.name},

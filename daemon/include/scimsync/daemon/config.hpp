@@ -14,6 +14,7 @@
 #include "scimsync/bridge/ldap_client.hpp"
 #include "scimsync/bridge/mapping.hpp"
 #include "scimsync/eventlog/file_log.hpp"
+#include "scimsync/model/access.hpp"
 
 namespace scimsync::daemon {
 
@@ -52,6 +53,7 @@ struct daemon_config {
     std::chrono::seconds read_timeout{30};
     unsigned threads = 2;
     std::optional<ldap_config> ldap;
+    model::access_catalogue access;  // [access.services.<name>]
 
     std::filesystem::path log_dir() const { return data_dir / "log"; }
 };

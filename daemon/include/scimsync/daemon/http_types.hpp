@@ -23,6 +23,10 @@ struct http_request {
     http_headers headers;
     std::string body;
     std::string remote;  // peer address "HOST:PORT", for logs; "" when not over a socket
+    // Set only by in-process callers (the admin socket's "admin.http" command, whose socket
+    // permissions are the access control): the admin API then takes this as the actor instead
+    // of asking for a bearer token. The HTTP server never sets it.
+    std::string trusted_actor;
     // Filled by the router from "{name}" segments of the matched pattern (undecoded).
     std::map<std::string, std::string, std::less<>> path_params;
 
@@ -54,6 +58,11 @@ http_response json_response(int status, std::string body,
 
 // An RFC 7644 section 3.12 error: {"schemas":[Error],"status":"<status>","detail":...} with
 // "scimType" only when non-empty; Content-Type application/scim+json.
+// application/x-www-form-urlencoded: "%XX" and "+" decoded.
+std::string percent_decode(std::string_view s);
+// A query string as name -> value, names lower-cased (the last of repeated names wins).
+std::map<std::string, std::string> parse_query(std::string_view query);
+
 http_response scim_error(int status, std::string_view detail, std::string_view scim_type = {});
 
 }  // namespace scimsync::daemon

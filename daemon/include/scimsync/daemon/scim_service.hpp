@@ -18,15 +18,24 @@
 //      shows state that is not durable.
 // A rejected request submits nothing.
 
+#include <expected>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/router.hpp"
 #include "scimsync/eventlog/log.hpp"
 #include "scimsync/eventlog/projector.hpp"
+#include "scimsync/model/directory.hpp"
 
 namespace scimsync::daemon {
+
+// Where the admin API lives (its users and groups share the SCIM handlers, see scim_service.cpp).
+inline constexpr std::string_view admin_api_base = "/admin/v1";
 
 struct scim_options {
     std::string base_path = "/scim/v2";
@@ -58,6 +67,27 @@ public:
 
     // Writes a final snapshot and stops following the log.
     void stop();
+
+    // ---- the same write path and read model for the rest of the admin API (access_api) ----
+    // A refused command: HTTP status and a one-line detail (no secrets).
+    struct refusal {
+        int status = 400;
+        std::string detail;
+    };
+    using decision = std::expected<std::vector<eventlog::event>, refusal>;
+    // Runs `decide` against the write model under the command mutex (so its checks and the
+    // append are in log order, like every SCIM write) and appends the events it returns
+    // (time and version are filled in). `done` runs once they are durable and readable, with
+    // nullopt, or with the refusal (503 when the append failed); at once when there are none.
+    void execute(std::function<decision(const model::directory&)> decide,
+                 std::function<void(std::optional<refusal>)> done);
+    // Runs `fn` on the read model under its shared lock.
+    void read(const std::function<void(const model::directory&)>& fn) const;
+    // Authenticates an admin API request (admin-scope bearer token, or an in-process request
+    // from the admin socket): the actor for events, or the 401 answer.
+    std::expected<std::string, http_response> admin_actor(const http_request& req);
+    // The answer SCIM handlers give, for the admin API's own errors: the SCIM error schema.
+    static http_response error(int status, std::string_view detail);
 
     struct impl;
 

@@ -33,6 +33,20 @@ struct grant {
     std::string label() const { return role.empty() ? service : service + "/" + role; }
 };
 
+// The services users can be given access to, and each one's roles (from configuration).
+struct service_def {
+    std::string description;
+    std::set<std::string> roles;
+};
+
+struct access_catalogue {
+    std::map<std::string, service_def> services;
+    // "" when `g` names a known service and, if it has a role, one of that service's roles;
+    // else a one-line reason naming what is unknown.
+    std::string check(const grant& g) const;
+    nlohmann::json to_json() const;
+};
+
 // Who a grant is attached to: "User/<id>" or "Group/<id>".
 struct subject_ref {
     std::string type;  // "User" or "Group"
