@@ -1,7 +1,6 @@
 #include "scimsync/model/access.hpp"
 
 #include <algorithm>
-#include <deque>
 
 #include "scimsync/eventlog/event_json.hpp"
 #include "scimsync/model/directory.hpp"
@@ -78,12 +77,12 @@ el::result<void> access_state::apply(const el::event& e) {
             return malformed(e, "subject must have type User or Group and an id");
         grant g{text_at(data, "service"), text_at(data, "role")};
         if (g.service.empty()) return malformed(e, "service is missing");
-        const std::string key = type + "/" + id;
+        auto& grants = type == "User" ? user_grants_ : group_grants_;
         if (granted) {
-            grants_[key].insert(std::move(g));
-        } else if (auto it = grants_.find(key); it != grants_.end()) {
+            grants[id].insert(std::move(g));
+        } else if (auto it = grants.find(id); it != grants.end()) {
             it->second.erase(g);
-            if (it->second.empty()) grants_.erase(it);
+            if (it->second.empty()) grants.erase(it);
         }
         return {};
     }
@@ -140,12 +139,24 @@ void access_state::unindex_device(const device_state& d) {
 }
 
 void access_state::forget_subject(const std::string& key) {
-    grants_.erase(key);
+    if (key.starts_with("User/")) user_grants_.erase(key.substr(5));
+    if (key.starts_with("Group/")) group_grants_.erase(key.substr(6));
 }
 
 const std::set<grant>* access_state::grants_of(std::string_view subject_key) const {
-    const auto it = grants_.find(std::string(subject_key));
-    return it == grants_.end() ? nullptr : &it->second;
+    if (subject_key.starts_with("User/")) return user_grants(subject_key.substr(5));
+    if (subject_key.starts_with("Group/")) return group_grants(subject_key.substr(6));
+    return nullptr;
+}
+
+const std::set<grant>* access_state::user_grants(std::string_view user_id) const {
+    const auto it = user_grants_.find(user_id);
+    return it == user_grants_.end() ? nullptr : &it->second;
+}
+
+const std::set<grant>* access_state::group_grants(std::string_view group_id) const {
+    const auto it = group_grants_.find(group_id);
+    return it == group_grants_.end() ? nullptr : &it->second;
 }
 
 const device_state* access_state::device(std::string_view id) const {
@@ -175,7 +186,8 @@ const device_state* access_state::device_by_serial(std::string_view serial) cons
 json access_state::to_json() const {
     json grants = json::object();
     std::map<std::string, const std::set<grant>*> sorted;
-    for (const auto& [key, set] : grants_) sorted[key] = &set;
+    for (const auto& [id, set] : user_grants_) sorted["User/" + id] = &set;
+    for (const auto& [id, set] : group_grants_) sorted["Group/" + id] = &set;
     for (const auto& [key, set] : sorted) {
         json list = json::array();
         for (const auto& g : *set) list.push_back({g.service, g.role});
@@ -205,7 +217,13 @@ el::result<access_state> access_state::from_json(const json& j) {
         for (const auto& g : list) {
             if (!g.is_array() || g.size() != 2 || !g[0].is_string() || !g[1].is_string())
                 return bad("a grant of " + key);
-            a.grants_[key].insert({g[0].get<std::string>(), g[1].get<std::string>()});
+            grant gr{g[0].get<std::string>(), g[1].get<std::string>()};
+            if (key.starts_with("User/"))
+                a.user_grants_[key.substr(5)].insert(std::move(gr));
+            else if (key.starts_with("Group/"))
+                a.group_grants_[key.substr(6)].insert(std::move(gr));
+            else
+                return bad("grants of " + key);
         }
     }
     const auto devices = j.find("devices");
@@ -233,24 +251,21 @@ el::result<access_state> access_state::from_json(const json& j) {
 }
 
 bool access_state::operator==(const access_state& o) const {
-    return grants_ == o.grants_ && devices_ == o.devices_;
+    return user_grants_ == o.user_grants_ && group_grants_ == o.group_grants_ &&
+           devices_ == o.devices_;
 }
 
 std::vector<std::string> all_groups_of(const directory& d, std::string_view user_id) {
-    std::vector<std::string> out;
-    std::unordered_set<std::string> seen;
-    std::deque<std::string> todo;
+    std::unordered_set<std::string_view> seen;
+    std::vector<std::string_view> todo;
     if (const auto* direct = d.groups_of(user_id))
         for (const auto& g : *direct)
             if (seen.insert(g).second) todo.push_back(g);
-    while (!todo.empty()) {
-        std::string g = std::move(todo.front());
-        todo.pop_front();
-        if (const auto* parents = d.groups_of(g))
+    for (std::size_t next = 0; next < todo.size(); ++next)
+        if (const auto* parents = d.groups_of(todo[next]))
             for (const auto& p : *parents)
                 if (seen.insert(p).second) todo.push_back(p);
-        out.push_back(std::move(g));
-    }
+    std::vector<std::string> out(todo.begin(), todo.end());
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -275,19 +290,20 @@ std::vector<effective_grant> effective_access(const directory& d, std::string_vi
     if (d.user(user_id) == nullptr) return out;
     std::map<grant, std::vector<access_reason>> found;
     const auto& access = d.access();
-    if (const auto* direct = access.grants_of("User/" + std::string(user_id)))
+    if (const auto* direct = access.user_grants(user_id))
         for (const auto& g : *direct) found[g].push_back({});
-    // Breadth first, so each group is reached by a shortest path; `parent` rebuilds it.
-    std::unordered_map<std::string, std::string> parent;  // group -> the group below it ("")
-    std::deque<std::string> todo;
+    // Breadth first, so each group is reached by a shortest path; `parent` rebuilds it. The
+    // views point into the directory's membership sets, which outlive this call.
+    std::unordered_map<std::string_view, std::string_view> parent;  // group -> the one below
+    std::vector<std::string_view> todo;
     for (const auto* g : sorted_groups_of(d, user_id))
-        if (parent.emplace(*g, std::string()).second) todo.push_back(*g);
-    while (!todo.empty()) {
-        const std::string g = std::move(todo.front());
-        todo.pop_front();
-        if (const auto* grants = access.grants_of("Group/" + g)) {
+        if (parent.emplace(*g, std::string_view()).second) todo.push_back(*g);
+    for (std::size_t next = 0; next < todo.size(); ++next) {
+        const std::string_view g = todo[next];
+        if (const auto* grants = access.group_grants(g)) {
             access_reason why;
-            for (std::string at = g; !at.empty(); at = parent.at(at)) why.path.push_back(at);
+            for (std::string_view at = g; !at.empty(); at = parent.at(at))
+                why.path.emplace_back(at);
             std::reverse(why.path.begin(), why.path.end());
             for (const auto& gr : *grants) found[gr].push_back(why);
         }

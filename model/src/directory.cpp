@@ -33,7 +33,11 @@ std::string string_at(const json& j, const char* key) {
 
 template <class Map>
 auto find_ptr(const Map& m, std::string_view key) -> const typename Map::mapped_type* {
-    auto it = m.find(std::string(key));
+    typename Map::const_iterator it;
+    if constexpr (requires { typename Map::hasher::is_transparent; })
+        it = m.find(key);
+    else
+        it = m.find(std::string(key));
     return it == m.end() ? nullptr : &it->second;
 }
 

@@ -81,7 +81,8 @@ public:
 
     // Grants attached directly to a subject ("User/<id>" or "Group/<id>"); nullptr for none.
     const std::set<grant>* grants_of(std::string_view subject_key) const;
-    std::size_t subjects_with_grants() const { return grants_.size(); }
+    const std::set<grant>* user_grants(std::string_view user_id) const;
+    const std::set<grant>* group_grants(std::string_view group_id) const;
 
     const device_state* device(std::string_view id) const;
     std::vector<const device_state*> devices() const;                             // sorted by id
@@ -94,7 +95,15 @@ public:
     bool operator==(const access_state& o) const;
 
 private:
-    std::unordered_map<std::string, std::set<grant>> grants_;  // subject key -> grants
+    struct view_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    using grant_map = std::unordered_map<std::string, std::set<grant>, view_hash, std::equal_to<>>;
+    grant_map user_grants_;   // user id -> grants
+    grant_map group_grants_;  // group id -> grants
     std::map<std::string, device_state> devices_;
     std::unordered_map<std::string, std::set<std::string>> devices_by_owner_;
     std::unordered_map<std::string, std::string> device_by_serial_;  // lower(serial) -> id

@@ -71,6 +71,15 @@ struct token_state {
     std::string scope = "scim";  // "scim" (identity providers) or "admin" (the admin API)
 };
 
+// Hashes std::string keys and std::string_view probes alike, so lookups by a view allocate
+// nothing (ids are 36-character UUIDs, past the small-string buffer).
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <class T>
+using string_map = std::unordered_map<std::string, T, string_hash, std::equal_to<>>;
+
 class directory {
 public:
     // Applies one event of the current schema version (upcast first). Unknown types are an
@@ -137,8 +146,8 @@ private:
     void remove_member(const std::string& group_id, const std::string& member_id);
     void drop_memberships_of(const std::string& member_id, eventlog::utc_time when);
 
-    std::unordered_map<std::string, user_state> users_;
-    std::unordered_map<std::string, group_state> groups_;
+    string_map<user_state> users_;
+    string_map<group_state> groups_;
     std::unordered_map<std::string, std::string> user_by_name_;  // lower-cased userName -> id
     // externalId -> id; one externalId may belong to resources of several clients.
     std::unordered_multimap<std::string, std::string> user_by_external_;
@@ -148,9 +157,9 @@ private:
     std::vector<std::string> owners_{std::string()};  // resource_state::owner -> actor
     std::unordered_map<std::string, std::uint32_t> owner_index_;
     // group id -> (member id -> member type)
-    std::unordered_map<std::string, std::unordered_map<std::string, std::string>> members_;
+    string_map<std::unordered_map<std::string, std::string>> members_;
     // member id -> ids of groups listing it
-    std::unordered_map<std::string, std::unordered_set<std::string>> member_of_;
+    string_map<std::unordered_set<std::string>> member_of_;
     std::map<std::string, token_state> tokens_;
     eventlog::result<void> apply_ldap_change(const eventlog::event& e);
     std::unordered_map<std::string, std::map<std::string, std::vector<std::string>>> ldap_owned_;
