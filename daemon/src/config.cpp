@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -16,6 +17,7 @@
 #include "scimsync/bridge/entry.hpp"
 #include "scimsync/model/directory.hpp"
 #include "scimsync/model/scim/schema.hpp"
+#include "scimsync/policies/http_client.hpp"
 
 namespace scimsync::daemon {
 
@@ -163,6 +165,144 @@ std::expected<std::string, std::string> read_secret_file(const std::filesystem::
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
     if (secret.empty()) return std::unexpected(p.string() + " is empty");
     return secret;
+}
+
+// [policies]: the deletion threshold, [policies.connectors.<name>] and
+// [policies.populations.<name>]. Errors name the key; the caller adds file and line.
+std::expected<policies::http_call, std::string> http_call_of(const toml::node& n,
+                                                             const std::string& at) {
+    const auto* t = n.as_table();
+    if (t == nullptr)
+        return std::unexpected(at +
+                               ": expected { method = \"...\", url = \"...\", body = \"...\" }");
+    policies::http_call call;
+    for (const auto& [k, v] : *t) {
+        const std::string key(k.str());
+        const auto text = v.value<std::string>();
+        if (!text || (key != "method" && key != "url" && key != "body"))
+            return std::unexpected(at + "." + key +
+                                   ": unknown key or not a string (method, url, body)");
+        (key == "method" ? call.method : key == "url" ? call.url : call.body) = *text;
+    }
+    static const std::set<std::string> methods{"GET", "POST", "PUT", "PATCH", "DELETE"};
+    if (!methods.contains(call.method))
+        return std::unexpected(at + ".method: expected GET, POST, PUT, PATCH or DELETE");
+    std::string why;
+    if (!policies::parse_http_url(call.url, &why)) return std::unexpected(at + ".url: " + why);
+    for (const auto* text : {&call.url, &call.body})
+        if (auto bad = policies::unknown_placeholder(*text); !bad.empty())
+            return std::unexpected(at + ": unknown placeholder {{" + bad +
+                                   "}} (known: user.id, user.userName, user.externalId, "
+                                   "user.email, role, population, decision)");
+    return call;
+}
+
+void add_policy_keys(std::map<std::string, setter, std::less<>>& keys, policies::policy_config& c) {
+    keys["policies.max_removals"] = integer_setter(c.max_removals, 1, 1'000'000);
+    keys["policies.window_minutes"] =
+        [&c](const toml::node& n) -> std::expected<void, std::string> {
+        const auto v = n.value<std::int64_t>();
+        if (!v || *v < 1 || *v > 10'080)
+            return std::unexpected("expected an integer from 1 to 10080 (a week)");
+        c.window = std::chrono::minutes(*v);
+        return {};
+    };
+    keys["policies.connectors"] = [&c](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* t = n.as_table();
+        if (t == nullptr)
+            return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        for (const auto& [k, v] : *t) {
+            policies::connector_def def;
+            def.name = std::string(k.str());
+            const std::string at =
+                "line " + std::to_string(v.source().begin.line) + ": " + def.name;
+            const auto* body = v.as_table();
+            if (body == nullptr) return std::unexpected(at + ": expected a table");
+            for (const auto& [dk, dv] : *body) {
+                const std::string key(dk.str());
+                const auto number = dv.value<std::int64_t>();
+                if (key == "create" || key == "remove") {
+                    auto call = http_call_of(dv, at + "." + key);
+                    if (!call) return std::unexpected(call.error());
+                    (key == "create" ? def.create : def.remove) = std::move(*call);
+                } else if (key == "auth_header_file" && dv.is_string()) {
+                    auto secret = read_secret_file(*dv.value<std::string>());
+                    if (!secret)
+                        return std::unexpected(at + ".auth_header_file: " + secret.error());
+                    if (secret->find(':') == std::string::npos)
+                        return std::unexpected(at +
+                                               ".auth_header_file: the file must hold one "
+                                               "header line, \"Name: value\"");
+                    def.auth_header = std::move(*secret);
+                } else if (key == "timeout_ms" && number && *number >= 100 && *number <= 600'000) {
+                    def.timeout = std::chrono::milliseconds(*number);
+                } else if (key == "report_after_attempts" && number && *number >= 1 &&
+                           *number <= 1000) {
+                    def.report_after_attempts = int(*number);
+                } else if (key == "backoff_initial_ms" && number && *number >= 1 &&
+                           *number <= 600'000) {
+                    def.backoff_initial = std::chrono::milliseconds(*number);
+                } else if (key == "backoff_max_ms" && number && *number >= 1 &&
+                           *number <= 3'600'000) {
+                    def.backoff_max = std::chrono::milliseconds(*number);
+                } else {
+                    return std::unexpected(
+                        at + "." + key +
+                        ": unknown key or bad value (create, remove, auth_header_file, "
+                        "timeout_ms 100..600000, report_after_attempts 1..1000, "
+                        "backoff_initial_ms, backoff_max_ms)");
+                }
+            }
+            if (!def.create && !def.remove)
+                return std::unexpected(at + ": a connector needs a create or a remove call");
+            c.connectors[def.name] = std::move(def);
+        }
+        return {};
+    };
+    keys["policies.populations"] = [&c](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* t = n.as_table();
+        if (t == nullptr)
+            return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        for (const auto& [k, v] : *t) {
+            policies::population_def p;
+            p.name = std::string(k.str());
+            const std::string at = "line " + std::to_string(v.source().begin.line) + ": " + p.name;
+            const auto* body = v.as_table();
+            if (body == nullptr) return std::unexpected(at + ": expected a table");
+            for (const auto& [dk, dv] : *body) {
+                const std::string key(dk.str());
+                const auto text = dv.value<std::string>();
+                if (key == "group" && text) {
+                    p.group = *text;
+                } else if (key == "filter" && text) {
+                    p.filter = *text;
+                } else if (key == "on_create" && text && (*text == "none" || *text == "create")) {
+                    p.create_account = *text == "create";
+                } else if (key == "role" && text) {
+                    p.create_role = *text;
+                } else if (key == "on_deactivate" && text && policies::parse_action(*text)) {
+                    p.on_deactivate = *policies::parse_action(*text);
+                } else if (key == "device_policy" && text) {
+                    p.device_policy = *text;
+                } else if (key == "connectors" && dv.is_array()) {
+                    for (const auto& e : *dv.as_array()) {
+                        const auto name = e.value<std::string>();
+                        if (!name) return std::unexpected(at + ".connectors: expected strings");
+                        p.connectors.push_back(*name);
+                    }
+                } else {
+                    return std::unexpected(
+                        at + "." + key +
+                        ": unknown key or bad value (group, filter, on_create = \"none\" | "
+                        "\"create\", role, on_deactivate = \"nothing\" | \"unassign\" | "
+                        "\"change_policy\" | \"remove_user\" | \"remove_user_and_devices\", "
+                        "device_policy, connectors)");
+                }
+            }
+            c.populations.push_back(std::move(p));
+        }
+        return {};
+    };
 }
 
 // The [ldap] keys. Errors from here name the key; the caller adds file and line.
@@ -468,7 +608,14 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
         return {};
     };
 
+    add_policy_keys(keys, next.policies);
+
     if (auto r = apply_table(table, "", keys, locator{file}); !r) return r;
+    if (auto why = policies::validate(next.policies); !why.empty()) {
+        const auto* section = table["policies"].node();
+        const auto line = section != nullptr ? section->source().begin.line : 0;
+        return std::unexpected(file.string() + ":" + std::to_string(line) + ": " + why);
+    }
     if (ldap.present) {
         auto l = finish_ldap(ldap);
         if (!l) {

@@ -150,6 +150,8 @@ struct access_commands::options {
              *group_delete = nullptr;
     std::string group_name, member;
     std::vector<std::string> members;
+
+    CLI::App *policy_status = nullptr, *policy_preview = nullptr, *policy_resume = nullptr;
 };
 
 access_commands::access_commands(CLI::App& app) : o_(std::make_shared<options>()) {
@@ -232,6 +234,16 @@ access_commands::access_commands(CLI::App& app) : o_(std::make_shared<options>()
     }
     o.group_delete = group->add_subcommand("delete", "delete a local group");
     o.group_delete->add_option("group", o.group_name, "group id or displayName")->required();
+
+    auto* policy = app.add_subcommand("policy", "deprovisioning policies");
+    policy->require_subcommand(1);
+    o.policy_status = policy->add_subcommand(
+        "status", "populations, paused removals, held and failed decisions, the last error");
+    o.policy_preview = policy->add_subcommand(
+        "preview", "what deactivating a user would do now, without doing it");
+    o.policy_preview->add_option("user", o.who, "user id or userName")->required();
+    o.policy_resume = policy->add_subcommand(
+        "resume", "carry out the removals held since the deletion threshold tripped");
 }
 
 std::optional<int> access_commands::run(const std::string& socket, bool as_json) const {
@@ -419,6 +431,48 @@ std::optional<int> access_commands::run(const std::string& socket, bool as_json)
                                     << o.group_name << '\n';
                       });
     }
+    if (o.policy_status->parsed())
+        return finish(request(socket, "GET", "/policies/status"), as_json, [](const json& b) {
+            std::cout << "removals: "
+                      << (b.value("paused", false) ? "PAUSED (" + text(b, "paused_reason") +
+                                                         "); run scimsyncctl policy resume"
+                                                   : std::string("running"))
+                      << "\nheld " << b.value("held", 0) << ", decided " << b.value("decided", 0)
+                      << ", applied " << b.value("applied", 0) << ", failed "
+                      << b.value("failed", 0) << ", lag " << b.value("lag_events", 0)
+                      << " events\n";
+            for (const auto& p : b.value("populations", json::array()))
+                std::cout << "  " << text(p, "name") << ": " << p.value("members", 0)
+                          << " members, on_create " << text(p, "on_create") << ", on_deactivate "
+                          << text(p, "on_deactivate") << '\n';
+            if (!text(b, "last_error").empty())
+                std::cout << "last error: " << text(b, "last_error") << '\n';
+        });
+    if (o.policy_preview->parsed())
+        return finish(request(socket, "GET", "/policies/preview/" + escape_segment(o.who)), as_json,
+                      [](const json& b) {
+                          const auto& ds = b.value("decisions", json::array());
+                          if (ds.empty())
+                              std::cout << "the user is in no population: nothing would happen\n";
+                          for (const auto& d : ds) {
+                              std::cout << text(d, "population") << ": " << text(d, "action");
+                              if (text(d, "action") == "change_policy")
+                                  std::cout << " -> " << text(d, "device_policy");
+                              std::cout
+                                  << (d.value("held", false) ? " (held: removals are paused)" : "")
+                                  << "\n  devices: " << joined(d.value("devices", json())) << '\n';
+                              for (const auto& c : d.value("calls", json::array()))
+                                  std::cout << "  " << text(c, "connector") << ": "
+                                            << text(c, "method") << ' ' << text(c, "url") << '\n';
+                          }
+                      });
+    if (o.policy_resume->parsed())
+        return finish(request(socket, "POST", "/policies/resume", json::object()), as_json,
+                      [](const json& b) {
+                          std::cout << (b.value("resumed", false)
+                                            ? "removals resumed; held decisions are carried out\n"
+                                            : "removals were not paused\n");
+                      });
     return std::nullopt;
 }
 

@@ -25,6 +25,7 @@
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/config.hpp"
 #include "scimsync/daemon/ldap_service.hpp"
+#include "scimsync/daemon/policy_service.hpp"
 #include "scimsync/daemon/router.hpp"
 #include "scimsync/daemon/scim_service.hpp"
 #include "scimsync/daemon/server.hpp"
@@ -168,14 +169,24 @@ int serve(const sd::daemon_config& config) {
         }
     }
 
+    // Deprovisioning policies follow the log on their own thread (when configured).
+    sd::policy_service policy(log, service, config.policies, config.data_dir / "policies",
+                              [](const std::string& line) { say(line); });
+    if (auto r = policy.start(); !r) {
+        say("cannot start the deprovisioning policies: " + r.error().message);
+        return 1;
+    }
+
     sd::router routes(say);
     sd::add_health_routes(routes, log, status);
     service.add_routes(routes);
     sd::access_api access(service, config.access);
     access.add_routes(routes);
+    policy.add_routes(routes);
     sd::add_status_command(commands, log, status);
     service.add_commands(commands);
     access.add_commands(commands, routes);
+    policy.add_commands(commands);
 
     sd::server_options options;
     options.host = config.listen.host;
@@ -206,6 +217,7 @@ int serve(const sd::daemon_config& config) {
         // Completes queued appends (and with them any async handler still owed a response)
         // while the server, which those responses go to, still exists.
         status.log_open = false;
+        policy.stop();  // it appends through the SCIM command path: before the log closes
         if (ldap) ldap->stop_ingest();
         log.close();
         service.stop();

@@ -156,6 +156,37 @@ const event_catalogue& catalogue() {
                "a device changed (name, owner, policy, ...); data holds its resulting state",
                {"id", "device"}});
         c.add({"DeviceRemoved", 1, "Device", false, "a device was removed", {"id"}});
+        c.add({"PolicyDecided",
+               1,
+               "Policy",
+               false,
+               "a deprovisioning policy decided what a user's change means downstream (before "
+               "doing it); held when removals are paused",
+               {"decision", "population", "user", "trigger", "action", "source_seq"}});
+        c.add({"PolicyApplied",
+               1,
+               "Policy",
+               false,
+               "a policy decision was carried out; data lists its effects",
+               {"decision", "population", "user", "action", "effects"}});
+        c.add({"PolicyFailed",
+               1,
+               "Policy",
+               false,
+               "carrying out a policy decision failed (it is retried until it succeeds)",
+               {"decision", "population", "user", "action", "error", "attempts"}});
+        c.add({"PolicyPaused",
+               1,
+               "Policy",
+               false,
+               "removal actions were paused: more removals than the threshold within the window",
+               {"reason", "removals", "threshold", "window_minutes"}});
+        c.add({"PolicyResumed",
+               1,
+               "Policy",
+               false,
+               "an operator resumed removal actions; held decisions are carried out",
+               {}});
         return c;
     }();
     return standard;

@@ -15,6 +15,7 @@
 #include "scimsync/bridge/mapping.hpp"
 #include "scimsync/eventlog/file_log.hpp"
 #include "scimsync/model/access.hpp"
+#include "scimsync/policies/policy.hpp"
 
 namespace scimsync::daemon {
 
@@ -54,6 +55,7 @@ struct daemon_config {
     unsigned threads = 2;
     std::optional<ldap_config> ldap;
     model::access_catalogue access;  // [access.services.<name>]
+    policies::policy_config policies;  // [policies], populations and connectors
 
     std::filesystem::path log_dir() const { return data_dir / "log"; }
 };

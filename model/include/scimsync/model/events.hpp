@@ -73,6 +73,11 @@ inline constexpr const char* access_revoked = "AccessRevoked";
 inline constexpr const char* device_registered = "DeviceRegistered";
 inline constexpr const char* device_updated = "DeviceUpdated";
 inline constexpr const char* device_removed = "DeviceRemoved";
+inline constexpr const char* policy_decided = "PolicyDecided";
+inline constexpr const char* policy_applied = "PolicyApplied";
+inline constexpr const char* policy_failed = "PolicyFailed";
+inline constexpr const char* policy_paused = "PolicyPaused";
+inline constexpr const char* policy_resumed = "PolicyResumed";
 }  // namespace event_names
 
 }  // namespace scimsync::model

@@ -1,0 +1,408 @@
+// Deprovisioning policies through the real daemon: an identity provider deactivates or
+// deletes users (Okta- and Entra-shaped requests), or moves them out of a group; the policies
+// act on devices (admin API), on a downstream HTTP service (a stub the test runs), and record
+// every decision and outcome in the log.
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "daemon_process.hpp"
+#include "http_stub.hpp"
+#include "net_client.hpp"
+#include "support/test_support.hpp"
+
+using namespace scimsync::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
+const std::string group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const std::string downstream_secret = "Bearer downstream-s3cret-value";
+
+// Five populations, one per deactivation action, each the members of one SCIM group; the two
+// removal populations live in the "apps" connector (the stub), which also gets an account on
+// entry.
+std::string policies_toml(const http_stub& stub, const std::string& auth_file, int max_removals,
+                          int report_after = 3) {
+    return "[policies]\nmax_removals = " + std::to_string(max_removals) +
+           "\nwindow_minutes = 10\n\n"
+           "[policies.connectors.apps]\n"
+           "auth_header_file = \"" +
+           auth_file +
+           "\"\n"
+           "report_after_attempts = " +
+           std::to_string(report_after) +
+           "\n"
+           "backoff_initial_ms = 20\nbackoff_max_ms = 200\n"
+           "create = { method = \"POST\", url = \"" +
+           stub.url() +
+           "/accounts\", body = '{\"login\": \"{{user.userName}}\", \"role\": \"{{role}}\"}' }\n"
+           "remove = { method = \"DELETE\", url = \"" +
+           stub.url() +
+           "/accounts/{{user.id}}\" }\n\n"
+           "[policies.populations.p_nothing]\ngroup = \"G-nothing\"\non_deactivate = "
+           "\"nothing\"\n\n"
+           "[policies.populations.p_unassign]\ngroup = \"G-unassign\"\non_deactivate = "
+           "\"unassign\"\n\n"
+           "[policies.populations.p_change]\ngroup = \"G-change\"\non_deactivate = "
+           "\"change_policy\"\n"
+           "device_policy = \"locked\"\n\n"
+           "[policies.populations.p_remove]\ngroup = \"G-remove\"\non_create = \"create\"\n"
+           "role = \"member\"\non_deactivate = \"remove_user\"\nconnectors = [\"apps\"]\n\n"
+           "[policies.populations.p_remove_all]\nfilter = 'title eq \"Contractor\"'\n"
+           "on_deactivate = \"remove_user_and_devices\"\nconnectors = [\"apps\"]\n";
+}
+
+struct policy_fixture {
+    temp_dir dir;
+    http_stub stub;
+    std::optional<daemon_process> daemon;
+    std::optional<http_connection> conn;
+    std::string token;
+    std::map<std::string, std::string> groups;  // displayName -> id
+
+    explicit policy_fixture(int max_removals = 50, int report_after = 3) {
+        write_file(dir.path() / "apps.auth", "Authorization: " + downstream_secret + "\n");
+        write_file(
+            dir.path() / "scimsyncd.toml",
+            policies_toml(stub, (dir.path() / "apps.auth").string(), max_removals, report_after));
+        start();
+        auto t = ctl({"token", "create", "--name", "okta", "--json"});
+        REQUIRE(t.code() == 0);
+        token = json::parse(t.out)["token"];
+        for (const char* g : {"G-nothing", "G-unassign", "G-change", "G-remove"}) {
+            auto r = scim("POST", "/Groups", {{"schemas", {group_schema}}, {"displayName", g}});
+            REQUIRE(r.status == 201);
+            groups[g] = json::parse(r.body)["id"];
+        }
+    }
+
+    void start() {
+        daemon_options o;
+        o.dir = dir.path();
+        o.durability = "batch";
+        daemon.emplace(o);
+        conn.emplace(daemon->host(), daemon->port());
+    }
+    void restart() {
+        conn.reset();
+        REQUIRE(daemon->stop()->code == 0);
+        daemon.reset();
+        start();
+    }
+
+    process_output ctl(std::vector<std::string> args) {
+        std::vector<std::string> all{"--socket", (dir.path() / "admin.sock").string(), "--data-dir",
+                                     (dir.path() / "data").string()};
+        all.insert(all.end(), args.begin(), args.end());
+        return run_binary("scimsyncctl", all);
+    }
+    json ctl_json(std::vector<std::string> args) {
+        args.push_back("--json");
+        auto r = ctl(args);
+        INFO(r.err);
+        INFO("daemon: " + daemon->process().err());
+        REQUIRE(r.code() == 0);
+        return json::parse(r.out);
+    }
+
+    http_reply scim(const std::string& method, const std::string& path,
+                    const json& body = nullptr) {
+        std::vector<std::pair<std::string, std::string>> headers{
+            {"Authorization", "Bearer " + token}};
+        if (!body.is_null()) headers.emplace_back("Content-Type", "application/scim+json");
+        return conn->request(method, "/scim/v2" + path, body.is_null() ? "" : body.dump(), headers);
+    }
+
+    // A user in `group` (or with the title), holding one device; returns {user id, device id}.
+    std::pair<std::string, std::string> user_with_device(const std::string& name,
+                                                         const std::string& group,
+                                                         const std::string& title = "") {
+        json u{{"schemas", {user_schema}}, {"userName", name}, {"active", true}};
+        if (!title.empty()) u["title"] = title;
+        auto r = scim("POST", "/Users", u);
+        REQUIRE(r.status == 201);
+        const std::string id = json::parse(r.body)["id"];
+        if (!group.empty()) {
+            auto p =
+                scim("PATCH", "/Groups/" + groups.at(group),
+                     {{"schemas", {patch_op}},
+                      {"Operations", json::array({{{"op", "add"},
+                                                   {"path", "members"},
+                                                   {"value", json::array({{{"value", id}}})}}})}});
+            REQUIRE(p.status / 100 == 2);
+        }
+        auto d = ctl_json({"device", "register", "--name", name + " laptop", "--serial",
+                           "SN-" + name, "--owner", id, "--policy", "standard"});
+        return {id, d["id"]};
+    }
+
+    json device(const std::string& id) {
+        auto r = ctl({"admin", "GET", "/devices/" + id});
+        if (r.code() != 0) return nullptr;
+        return json::parse(r.out);
+    }
+    json status() { return ctl_json({"policy", "status"}); }
+    std::uint64_t last_seq() { return ctl_json({"status"})["last_seq"]; }
+    // Waits until the policies handled everything in the log so far.
+    void settle() {
+        REQUIRE(eventually([&] {
+            const auto s = status();
+            return s["lag_events"] == 0 && s["working_on"] == "";
+        }));
+    }
+    std::vector<json> events(const std::string& type) {
+        auto d = ctl({"log", "dump"});
+        std::vector<json> out;
+        std::istringstream in(d.out);
+        for (std::string line; std::getline(in, line);) {
+            auto j = json::parse(line);
+            if (j["type"] == type) out.push_back(j);
+        }
+        return out;
+    }
+};
+
+json deactivate_okta() {
+    return {{"schemas", {patch_op}},
+            {"Operations", json::array({{{"op", "replace"}, {"value", {{"active", false}}}}})}};
+}
+json deactivate_entra() {
+    return {
+        {"schemas", {patch_op}},
+        {"Operations", json::array({{{"op", "Replace"}, {"path", "active"}, {"value", "False"}}})}};
+}
+
+}  // namespace
+
+TEST_CASE("each of the five deactivation actions runs end to end from a SCIM request",
+          "[integration][policies]") {
+    policy_fixture f;
+    const auto [u_nothing, d_nothing] = f.user_with_device("nina", "G-nothing");
+    const auto [u_unassign, d_unassign] = f.user_with_device("uma", "G-unassign");
+    const auto [u_change, d_change] = f.user_with_device("chen", "G-change");
+    const auto [u_remove, d_remove] = f.user_with_device("rita", "G-remove");
+    const auto [u_all, d_all] = f.user_with_device("carl", "", "Contractor");
+    f.settle();
+    // Entering p_remove created the downstream account, with the role, once.
+    auto created = f.stub.succeeded();
+    REQUIRE(created.size() == 1);
+    REQUIRE(created[0].method == "POST");
+    REQUIRE(json::parse(created[0].body) == json{{"login", "rita"}, {"role", "member"}});
+    REQUIRE(created[0].authorization == downstream_secret);
+
+    // A preview changes nothing.
+    const auto before = f.last_seq();
+    auto preview = f.ctl_json({"policy", "preview", "carl"});
+    REQUIRE(preview["decisions"][0]["action"] == "remove_user_and_devices");
+    REQUIRE(preview["decisions"][0]["calls"][0]["url"] == f.stub.url() + "/accounts/" + u_all);
+    REQUIRE(f.last_seq() == before);
+
+    // Okta-style PATCH, Entra-style PATCH, leaving the group, DELETE, Okta PATCH again.
+    REQUIRE(f.scim("PATCH", "/Users/" + u_nothing, deactivate_okta()).status == 200);
+    REQUIRE(f.scim("PATCH", "/Users/" + u_unassign, deactivate_entra()).status == 200);
+    REQUIRE(f.scim("PATCH", "/Groups/" + f.groups["G-change"],
+                   {{"schemas", {patch_op}},
+                    {"Operations",
+                     json::array({{{"op", "remove"},
+                                   {"path", "members[value eq \"" + u_change + "\"]"}}})}})
+                    .status /
+                100 ==
+            2);
+    REQUIRE(f.scim("DELETE", "/Users/" + u_remove).status == 204);
+    REQUIRE(f.scim("PATCH", "/Users/" + u_all, deactivate_okta()).status == 200);
+    f.settle();
+
+    // nothing: the device is untouched.
+    REQUIRE(f.device(d_nothing)["owner"] == u_nothing);
+    REQUIRE(f.device(d_nothing)["policy"] == "standard");
+    // unassign: the device lost its owner.
+    REQUIRE(f.device(d_unassign)["owner"].is_null());
+    // change_policy: same owner (still an active user), policy locked.
+    REQUIRE(f.device(d_change)["owner"] == u_change);
+    REQUIRE(f.device(d_change)["policy"] == "locked");
+    // remove_user: the downstream account is deleted; the device stays.
+    REQUIRE(f.device(d_remove)["owner"] == u_remove);
+    // remove_user_and_devices: the account and the device.
+    REQUIRE(f.device(d_all).is_null());
+    const auto calls = f.stub.succeeded();
+    REQUIRE(calls.size() == 3);
+    std::set<std::string> deleted;
+    for (const auto& c : calls)
+        if (c.method == "DELETE") deleted.insert(c.target);
+    REQUIRE(deleted == std::set<std::string>{"/accounts/" + u_remove, "/accounts/" + u_all});
+    for (const auto& c : calls) REQUIRE(c.idempotency_key.starts_with("scimsync-"));
+
+    // The views keep the deactivated users (the IdP decides their fate), not the deleted one.
+    REQUIRE(f.scim("GET", "/Users/" + u_all).status == 200);
+    REQUIRE(f.scim("GET", "/Users/" + u_remove).status == 404);
+
+    // Every decision and outcome is in the log, with its trigger.
+    const auto decided = f.events("PolicyDecided");
+    std::map<std::string, std::string> trigger_of;
+    for (const auto& e : decided)
+        if (e["data"]["action"] != "create")
+            trigger_of[e["data"]["population"]] = e["data"]["trigger"];
+    REQUIRE(trigger_of == std::map<std::string, std::string>{{"p_change", "left"},
+                                                             {"p_nothing", "deactivated"},
+                                                             {"p_remove", "deleted"},
+                                                             {"p_remove_all", "deactivated"},
+                                                             {"p_unassign", "deactivated"}});
+    REQUIRE(f.events("PolicyApplied").size() == decided.size());
+    const auto device_events = f.events("DeviceRemoved");
+    REQUIRE(device_events.size() == 1);
+    REQUIRE(device_events[0]["source"] == "policy");
+    REQUIRE(device_events[0]["actor"] == "p_remove_all");
+
+    // The downstream secret is never in the log or the daemon's output.
+    REQUIRE(f.ctl({"log", "dump"}).out.find("downstream-s3cret") == std::string::npos);
+    REQUIRE(f.daemon->process().err().find("downstream-s3cret") == std::string::npos);
+
+    // Nothing is done twice after a restart.
+    const auto applied = f.events("PolicyApplied").size();
+    f.restart();
+    f.settle();
+    REQUIRE(f.events("PolicyApplied").size() == applied);
+    REQUIRE(f.stub.succeeded().size() == 3);
+}
+
+TEST_CASE("reactivation creates the downstream account again; devices are not given back",
+          "[integration][policies]") {
+    policy_fixture f;
+    const auto [id, dev] = f.user_with_device("rosa", "G-remove");
+    f.settle();
+    REQUIRE(f.scim("PATCH", "/Users/" + id, deactivate_okta()).status == 200);
+    f.settle();
+    REQUIRE(
+        f.scim("PATCH", "/Users/" + id,
+               {{"schemas", {patch_op}},
+                {"Operations", json::array({{{"op", "replace"}, {"value", {{"active", true}}}}})}})
+            .status == 200);
+    f.settle();
+    std::vector<std::string> methods;
+    for (const auto& c : f.stub.succeeded()) methods.push_back(c.method);
+    REQUIRE(methods == std::vector<std::string>{"POST", "DELETE", "POST"});
+    const auto decided = f.events("PolicyDecided");
+    REQUIRE(decided.back()["data"]["trigger"] == "reactivated");
+    REQUIRE(decided.back()["data"]["action"] == "create");
+    // remove_user leaves devices alone; a reactivated user keeps what it still holds.
+    REQUIRE(f.device(dev)["owner"] == id);
+}
+
+TEST_CASE("more removals than the threshold pause removals until an operator resumes them",
+          "[integration][policies]") {
+    policy_fixture f(3);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i)
+        ids.push_back(f.user_with_device("t" + std::to_string(i), "G-remove").first);
+    f.settle();
+    const auto creates = f.stub.succeeded().size();
+    REQUIRE(creates == 5);
+    for (const auto& id : ids)
+        REQUIRE(f.scim("PATCH", "/Users/" + id, deactivate_okta()).status == 200);
+    f.settle();
+    auto s = f.status();
+    REQUIRE(s["paused"] == true);
+    REQUIRE_THAT(s["paused_reason"].get<std::string>(),
+                 Catch::Contains("4 removals within 10 minutes (threshold 3)"));
+    REQUIRE(s["held"] == 2);
+    REQUIRE(f.stub.succeeded().size() == creates + 3);
+    REQUIRE(f.events("PolicyPaused").size() == 1);
+    auto preview = f.ctl_json({"policy", "preview", "t0"});
+    REQUIRE(preview["paused"] == true);
+    auto human = f.ctl({"policy", "status"});
+    REQUIRE_THAT(human.out, Catch::Contains("PAUSED"));
+
+    // Held across a restart, then carried out on resume, each once.
+    f.restart();
+    f.settle();
+    REQUIRE(f.status()["held"] == 2);
+    REQUIRE(f.stub.succeeded().size() == creates + 3);
+    REQUIRE(f.ctl({"policy", "resume"}).code() == 0);
+    f.settle();
+    REQUIRE(f.status()["paused"] == false);
+    REQUIRE(f.status()["held"] == 0);
+    REQUIRE(f.stub.succeeded().size() == creates + 5);
+    REQUIRE(f.events("PolicyResumed").size() == 1);
+    REQUIRE(f.ctl_json({"policy", "resume"})["resumed"] == false);
+}
+
+TEST_CASE("a connector outage is retried until it recovers, with no duplicate effect",
+          "[integration][policies]") {
+    policy_fixture f(50, 3);
+    const auto [id, dev] = f.user_with_device("otto", "G-remove");
+    f.settle();
+    f.stub.fail_next(6, 503);
+    REQUIRE(f.scim("DELETE", "/Users/" + id).status == 204);
+    f.settle();
+    const auto all = f.stub.requests();
+    std::vector<stub_request> deletes;
+    for (const auto& r : all)
+        if (r.method == "DELETE") deletes.push_back(r);
+    REQUIRE(deletes.size() == 7);  // six refused, then done
+    for (const auto& r : deletes) REQUIRE(r.idempotency_key == deletes.front().idempotency_key);
+    const auto failed = f.events("PolicyFailed");
+    REQUIRE(failed.size() == 1);  // reported once, after three attempts
+    REQUIRE(failed[0]["data"]["retrying"] == true);
+    REQUIRE(failed[0]["data"]["error"] == "apps: HTTP 503");
+    std::size_t applied = 0;
+    for (const auto& e : f.events("PolicyApplied"))
+        if (e["data"]["action"] == "remove_user") ++applied;
+    REQUIRE(applied == 1);
+
+    SECTION("a restart in the middle of an outage finishes the decision once") {
+        const auto [id2, dev2] = f.user_with_device("olga", "G-remove");
+        f.settle();
+        f.stub.fail_next(1'000'000, 503);
+        REQUIRE(f.scim("DELETE", "/Users/" + id2).status == 204);
+        REQUIRE(eventually([&] {
+            return !f.events("PolicyFailed").empty() && f.events("PolicyFailed").size() == 2;
+        }));
+        f.restart();
+        f.stub.fail_next(0);
+        f.settle();
+        std::size_t decided = 0;
+        for (const auto& e : f.events("PolicyDecided"))
+            if (e["data"]["user"] == id2 && e["data"]["action"] == "remove_user") ++decided;
+        REQUIRE(decided == 1);
+        std::set<std::string> keys;
+        for (const auto& r : f.stub.succeeded())
+            if (r.method == "DELETE" && r.target == "/accounts/" + id2)
+                keys.insert(r.idempotency_key);
+        REQUIRE(keys.size() == 1);
+    }
+}
+
+TEST_CASE("a bad policy stops start-up naming the file and the key", "[integration][policies]") {
+    temp_dir dir;
+    daemon_options o;
+    o.dir = dir.path();
+    SECTION("an unknown action") {
+        write_file(dir.path() / "scimsyncd.toml",
+                   "[policies.populations.mdm]\ngroup = \"MDM\"\non_deactivate = \"wipe\"\n");
+        auto r = run_process(o.resolved().argv());
+        REQUIRE(r.code() == 2);
+        REQUIRE_THAT(r.err, Catch::Contains("scimsyncd.toml:"));
+        REQUIRE_THAT(r.err, Catch::Contains("mdm.on_deactivate"));
+    }
+    SECTION("a bad filter") {
+        write_file(dir.path() / "scimsyncd.toml",
+                   "[policies.populations.mdm]\nfilter = 'title eq'\n");
+        auto r = run_process(o.resolved().argv());
+        REQUIRE(r.code() == 2);
+        REQUIRE_THAT(r.err, Catch::Contains("policies.populations.mdm.filter"));
+    }
+    SECTION("an unknown connector") {
+        write_file(dir.path() / "scimsyncd.toml",
+                   "[policies.populations.mdm]\ngroup = \"MDM\"\non_deactivate = \"remove_user\"\n"
+                   "connectors = [\"nope\"]\n");
+        auto r = run_process(o.resolved().argv());
+        REQUIRE(r.code() == 2);
+        REQUIRE_THAT(r.err, Catch::Contains("no connector \"nope\""));
+    }
+}
