@@ -84,6 +84,10 @@ ou: groups
 dn: ou=disabled,dc=example,dc=com
 objectClass: organizationalUnit
 ou: disabled
+
+dn: ou=devices,dc=example,dc=com
+objectClass: organizationalUnit
+ou: devices
 LDIF
   fi
   echo "demo LDAP started at $url (stop it with: kill \$(cat demo/ldap/slapd.pid))"

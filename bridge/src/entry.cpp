@@ -126,6 +126,7 @@ std::expected<entry_builder, std::string> entry_builder::compile(mapping m) {
     if (m.on_deactivate == deactivate_mode::attribute)
         b.user_managed_.insert(lower(m.deactivate_attribute));
     b.group_managed_ = {"objectclass", "cn", lower(m.member_attribute())};
+    b.device_managed_ = {"objectclass", "cn", "description", "serialnumber", "owner", "ou"};
     b.config_ = std::move(m);
     return b;
 }
@@ -254,6 +255,20 @@ ldap_entry entry_builder::group_entry(const json& group_resource,
     member_dns.erase(std::unique(member_dns.begin(), member_dns.end()), member_dns.end());
     if (member_dns.empty()) member_dns.push_back(empty_member_for(e.dn));
     e.attrs[config_.member_attribute()] = std::move(member_dns);
+    return e;
+}
+
+std::optional<ldap_entry> entry_builder::device_entry(
+    const model::device_state& d, const std::optional<std::string>& owner_dn) const {
+    if (config_.devices_base.empty()) return std::nullopt;
+    ldap_entry e;
+    e.dn = "cn=" + escape_dn_value(d.id) + "," + config_.devices_base;
+    e.attrs["objectClass"] = {"top", "device"};
+    e.attrs["cn"] = {d.id};
+    if (!d.name.empty()) e.attrs["description"] = {d.name};
+    if (!d.serial.empty()) e.attrs["serialNumber"] = {d.serial};
+    if (owner_dn) e.attrs["owner"] = {*owner_dn};
+    if (!d.policy.empty()) e.attrs["ou"] = {d.policy};
     return e;
 }
 

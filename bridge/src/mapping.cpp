@@ -95,6 +95,7 @@ mapping default_mapping(std::string_view suffix) {
     m.people_base = "ou=people," + s;
     m.groups_base = "ou=groups," + s;
     m.roles_base = "ou=roles," + s;
+    m.devices_base = "ou=devices," + s;
     m.disabled_base = "ou=disabled," + s;
     m.user_attributes = default_user_attributes();
     return m;
@@ -116,6 +117,8 @@ std::expected<void, std::string> validate(const mapping& m) {
     }
     if (m.on_deactivate == deactivate_mode::move) {
         if (auto r = check_dn("deactivate.base", m.disabled_base); !r) return r;
+        if (!m.devices_base.empty())
+            if (auto r = check_dn("devices.base", m.devices_base); !r) return r;
         if (normalize_dn(m.disabled_base) == normalize_dn(m.people_base))
             return std::unexpected("deactivate.base: must differ from users.base");
     }

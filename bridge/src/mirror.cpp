@@ -30,7 +30,7 @@ std::string dn_key(std::string_view dn) {
     return normalize_dn(dn).value_or(lower(dn));
 }
 
-enum class entity_kind { user, group };
+enum class entity_kind { user, group, device };
 
 struct entity {
     entity_kind kind = entity_kind::user;
@@ -114,8 +114,11 @@ struct mirror::impl {
 
     // --- fold state (mirror thread only, except under mu for reconcile requests) ---
     model::directory dir;
-    std::unordered_map<std::string, std::string> dn_of;         // entity id -> DN of its entry
-    std::unordered_map<std::string, entity> by_dn;              // lower(DN) -> entity
+    std::unordered_map<std::string, std::string> dn_of;  // entity id -> DN of its entry
+    std::unordered_map<std::string, entity> by_dn;       // lower(DN) -> entity
+    // Users whose entry a deprovisioning policy removed (PolicyApplied with ldap_removed):
+    // no entry until they are active again.
+    std::unordered_set<std::string> removed_by_policy;
     std::unordered_map<std::string, std::size_t> ldap_members;  // group id -> members with entries
     std::unordered_map<std::string, std::unordered_set<std::string>> reports;  // manager -> users
     std::unordered_map<std::string, std::string> manager_of;  // user -> manager ids (joined)
@@ -219,7 +222,7 @@ struct mirror::impl {
 
     std::optional<ldap_entry> user_entry(const std::string& id) const {
         const auto* u = dir.user(id);
-        if (u == nullptr) return std::nullopt;
+        if (u == nullptr || removed_by_policy.contains(id)) return std::nullopt;
         const auto res = json::parse(u->json, nullptr, false);
         if (!res.is_object()) return std::nullopt;
         return builder.user_entry(res, u->password_hash, dn_lookup());
@@ -227,7 +230,7 @@ struct mirror::impl {
 
     std::optional<std::string> user_dn_now(const std::string& id) const {
         const auto* u = dir.user(id);
-        if (u == nullptr) return std::nullopt;
+        if (u == nullptr || removed_by_policy.contains(id)) return std::nullopt;
         const auto res = json::parse(u->json, nullptr, false);
         if (!res.is_object()) return std::nullopt;
         return builder.user_dn(res);
@@ -249,8 +252,40 @@ struct mirror::impl {
         return builder.group_entry(res, std::move(dns));
     }
 
+    std::optional<ldap_entry> device_entry(const std::string& id) const {
+        const auto* d = dir.access().device(id);
+        if (d == nullptr) return std::nullopt;
+        std::optional<std::string> owner;
+        if (const auto it = dn_of.find(d->owner); !d->owner.empty() && it != dn_of.end())
+            owner = it->second;
+        return builder.device_entry(*d, owner);
+    }
+
     std::optional<ldap_entry> entity_entry(const entity& e) const {
-        return e.kind == entity_kind::user ? user_entry(e.id) : group_entry(e.id);
+        switch (e.kind) {
+            case entity_kind::user:
+                return user_entry(e.id);
+            case entity_kind::group:
+                return group_entry(e.id);
+            case entity_kind::device:
+                return device_entry(e.id);
+        }
+        return std::nullopt;
+    }
+
+    // A user's DN changed (or the entry came or went): its devices' owner values follow.
+    void fix_device_owners(std::uint64_t seq, const std::string& user_id) {
+        if (builder.config().devices_base.empty()) return;
+        for (const auto* d : dir.access().devices_of(user_id)) {
+            const auto e = device_entry(d->id);
+            if (!e) continue;
+            const auto owner = e->attrs.find("owner");
+            emit_modify(seq, e->dn,
+                        {owner == e->attrs.end()
+                             ? modification{modification::remove, "owner", {}}
+                             : modification{modification::replace, "owner", owner->second}},
+                        entity{entity_kind::device, d->id}, true);
+        }
     }
 
     void set_dn(const entity& e, const std::optional<std::string>& dn) {
@@ -418,6 +453,32 @@ struct mirror::impl {
             if (emit) repair(seq, e);
             return dir.apply(e);
         }
+        if (e.type == names::device_registered || e.type == names::device_updated ||
+            e.type == names::device_removed) {
+            const auto data = json::parse(e.data, nullptr, false);
+            const std::string id = data.is_object() ? data.value("id", std::string()) : "";
+            const auto before = device_entry(id);
+            if (auto r = dir.apply(e); !r) return r;
+            if (emit) emit_change(seq, before, device_entry(id), entity{entity_kind::device, id});
+            return {};
+        }
+        if (e.type == names::policy_applied) {
+            // A policy removed the user downstream, LDAP included: the entry goes.
+            const auto data = json::parse(e.data, nullptr, false);
+            if (!data.is_object() || !data.value("ldap_removed", false)) return dir.apply(e);
+            const std::string id = data.value("user", std::string());
+            const entity subject{entity_kind::user, id};
+            const auto before = user_entry(id);
+            const auto parents = groups_of(id);
+            removed_by_policy.insert(id);
+            if (auto r = dir.apply(e); !r) return r;
+            set_dn(subject, std::nullopt);
+            if (entity_moved(seq, emit, parents, before, std::nullopt, subject)) {
+                fix_reports(seq, id);
+                fix_device_owners(seq, id);
+            }
+            return {};
+        }
         if (!user_event && !group_event) return dir.apply(e);
 
         const auto data = json::parse(e.data, nullptr, false);
@@ -430,7 +491,15 @@ struct mirror::impl {
             const auto parents = groups_of(id);
             if (auto r = dir.apply(e); !r) return r;
             std::optional<ldap_entry> after;
-            if (const auto* u = dir.user(id)) {
+            if (const auto* u = dir.user(id); u == nullptr) {
+                removed_by_policy.erase(id);
+            } else if (removed_by_policy.contains(id)) {
+                // Removed by a policy: back only once the identity provider reactivates it.
+                const auto res = json::parse(u->json, nullptr, false);
+                if (res.is_object() && res.value("active", true) == true)
+                    removed_by_policy.erase(id);
+            }
+            if (const auto* u = removed_by_policy.contains(id) ? nullptr : dir.user(id)) {
                 const auto res = json::parse(u->json, nullptr, false);
                 if (res.is_object()) {
                     index_manager(id, builder.referenced_users(res));
@@ -444,7 +513,10 @@ struct mirror::impl {
                 index_manager(id, {});
             }
             set_dn(subject, after ? std::optional<std::string>(after->dn) : std::nullopt);
-            if (entity_moved(seq, emit, parents, before, after, subject)) fix_reports(seq, id);
+            if (entity_moved(seq, emit, parents, before, after, subject)) {
+                fix_reports(seq, id);
+                fix_device_owners(seq, id);
+            }
             return {};
         }
 
@@ -822,9 +894,11 @@ struct mirror::impl {
         const auto& cfg = builder.config();
         std::vector<std::string> bases{cfg.people_base, cfg.groups_base};
         if (cfg.on_deactivate == deactivate_mode::move) bases.push_back(cfg.disabled_base);
+        if (!cfg.devices_base.empty()) bases.push_back(cfg.devices_base);
         std::vector<std::string> attrs{"objectClass"};
         for (const auto& a : builder.managed_user_attributes()) attrs.push_back(a);
         for (const auto& a : builder.managed_group_attributes()) attrs.push_back(a);
+        for (const auto& a : builder.managed_device_attributes()) attrs.push_back(a);
         std::unordered_map<std::string, ldap_entry> actual;
         for (const auto& base : bases) {
             auto found = conn->search(base, "(objectClass=*)", attrs);
@@ -851,8 +925,8 @@ struct mirror::impl {
                 const auto h = have.attrs.find(name);
                 auto wv = w == want.attrs.end() ? std::vector<std::string>{} : w->second;
                 auto hv = h == have.attrs.end() ? std::vector<std::string>{} : h->second;
-                const bool dn_valued =
-                    name == "manager" || name == "member" || name == "uniquemember";
+                const bool dn_valued = name == "manager" || name == "member" ||
+                                       name == "uniquemember" || name == "owner";
                 const bool ci = name == "objectclass" || dn_valued;
                 for (auto* v : {&wv, &hv}) {
                     for (auto& s : *v) {
@@ -889,6 +963,9 @@ struct mirror::impl {
             if (auto e = group_entry(id))
                 compare_one(*e, builder.managed_group_attributes(), {entity_kind::group, id});
         }
+        for (const auto* d : dir.access().devices())
+            if (auto e = device_entry(d->id))
+                compare_one(*e, builder.managed_device_attributes(), {entity_kind::device, d->id});
         // What is left is in LDAP under a managed OU and not in the views. Deepest first, so
         // that a child goes before its parent.
         std::vector<std::string> extra;

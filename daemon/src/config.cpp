@@ -126,6 +126,7 @@ struct ldap_draft {
     bool present = false;
     std::string url, bind_dn, suffix = "dc=example,dc=com";
     std::string password_file;
+    std::optional<std::string> devices_base;
     std::optional<std::string> users_base, users_rdn, groups_base, group_class, empty_member,
         deactivate_mode, deactivate_attribute, deactivate_value, deactivate_base, drift_default,
         accesslog_base;
@@ -284,6 +285,8 @@ void add_policy_keys(std::map<std::string, setter, std::less<>>& keys, policies:
                     p.on_deactivate = *policies::parse_action(*text);
                 } else if (key == "device_policy" && text) {
                     p.device_policy = *text;
+                } else if (key == "ldap" && dv.is_boolean()) {
+                    p.ldap = *dv.value<bool>();
                 } else if (key == "connectors" && dv.is_array()) {
                     for (const auto& e : *dv.as_array()) {
                         const auto name = e.value<std::string>();
@@ -296,7 +299,7 @@ void add_policy_keys(std::map<std::string, setter, std::less<>>& keys, policies:
                         ": unknown key or bad value (group, filter, on_create = \"none\" | "
                         "\"create\", role, on_deactivate = \"nothing\" | \"unassign\" | "
                         "\"change_policy\" | \"remove_user\" | \"remove_user_and_devices\", "
-                        "device_policy, connectors)");
+                        "device_policy, connectors, ldap = true | false)");
                 }
             }
             c.populations.push_back(std::move(p));
@@ -363,6 +366,11 @@ void add_ldap_keys(std::map<std::string, setter, std::less<>>& keys, ldap_draft&
             return {};
         });
     keys["ldap.groups.base"] = mark(optional_string(d.groups_base));
+    // "" turns device mirroring off.
+    keys["ldap.devices.base"] = mark(string_setter([&d](const std::string& v) {
+        d.devices_base = v;
+        return std::expected<void, std::string>{};
+    }));
     keys["ldap.groups.object_class"] =
         mark(string_setter([&d](const std::string& v) -> std::expected<void, std::string> {
             if (v != "groupOfNames" && v != "groupOfUniqueNames")
@@ -455,6 +463,7 @@ std::expected<ldap_config, std::string> finish_ldap(const ldap_draft& d) {
     if (d.users_rdn) m.user_rdn = *d.users_rdn;
     if (d.object_classes) m.user_object_classes = *d.object_classes;
     if (d.groups_base) m.groups_base = *d.groups_base;
+    if (d.devices_base) m.devices_base = *d.devices_base;
     if (d.group_class)
         m.group_kind = *d.group_class == "groupOfNames"
                            ? bridge::group_class::group_of_names

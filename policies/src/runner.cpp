@@ -414,13 +414,17 @@ bool runner::execute(const decision& d) {
             return false;
         }
     }
-    auto r = append({policy_event(names::policy_applied, "Policy/" + d.population,
-                                  {{"decision", d.id},
-                                   {"population", d.population},
-                                   {"user", d.user},
-                                   {"action", d.action},
-                                   {"effects", effects}},
-                                  d.population)});
+    json applied{{"decision", d.id},
+                 {"population", d.population},
+                 {"user", d.user},
+                 {"action", d.action},
+                 {"effects", effects}};
+    if (pop != nullptr && pop->ldap && a && is_removal(*a)) {
+        applied["effects"].push_back("ldap: entry removed (by the mirror)");
+        applied["ldap_removed"] = true;
+    }
+    auto r = append(
+        {policy_event(names::policy_applied, "Policy/" + d.population, applied, d.population)});
     std::lock_guard lk(mu_);
     working_on_.clear();
     if (!r) {

@@ -576,3 +576,73 @@ TEST_CASE("a bad [ldap] mapping stops start-up with the key named and no secret 
     CHECK_THAT(r.err, Catch::Contains("ldap.bind_password_file") &&
                           Catch::Contains("/nonexistent/secret"));
 }
+
+TEST_CASE("devices are mirrored as device entries, and a policy with ldap removes the user's entry",
+          "[integration][ldap][policies]") {
+    bridge_fixture f(
+        "\n[policies.populations.contractors]\nfilter = 'title eq \"Contractor\"'\n"
+        "on_deactivate = \"remove_user_and_devices\"\nldap = true\n");
+    const std::string devices = "ou=devices,dc=example,dc=com";
+    const auto carl = f.create_user("carl", {{"title", "Contractor"}})["id"].get<std::string>();
+    const auto dana = f.create_user("dana")["id"].get<std::string>();
+    const auto group = f.create_group("Crew", {carl, dana});
+    auto reg = [&](const std::string& serial, const std::string& owner) {
+        auto r = f.ctl({"device", "register", "--name", "laptop " + serial, "--serial", serial,
+                        "--platform", "linux", "--owner", owner, "--policy", "standard", "--json"});
+        INFO(r.err);
+        REQUIRE(r.code() == 0);
+        return json::parse(r.out)["id"].get<std::string>();
+    };
+    const auto d_carl = reg("SN-1", carl);
+    const auto d_dana = reg("SN-2", dana);
+    f.converge();
+    auto entry = f.slapd.search("cn=" + d_dana + "," + devices, "(objectClass=device)");
+    REQUIRE(entry.size() == 1);
+    REQUIRE(entry[0].attrs["serialNumber"] == std::vector<std::string>{"SN-2"});
+    REQUIRE(entry[0].attrs["owner"] == std::vector<std::string>{user_dn("dana")});
+    REQUIRE(entry[0].attrs["ou"] == std::vector<std::string>{"standard"});
+
+    // The owner's rename follows into the device's owner value; unassigning removes it.
+    f.ok("PATCH", "/Users/" + dana,
+         {{"schemas", {patch_op}},
+          {"Operations",
+           json::array({{{"op", "replace"}, {"path", "userName"}, {"value", "dana2"}}})}});
+    f.converge();
+    entry = f.slapd.search("cn=" + d_dana + "," + devices, "(objectClass=device)");
+    REQUIRE(entry[0].attrs["owner"] == std::vector<std::string>{user_dn("dana2")});
+    REQUIRE(f.ctl({"device", "update", d_dana, "--unassign"}).code() == 0);
+    f.converge();
+    entry = f.slapd.search("cn=" + d_dana + "," + devices, "(objectClass=device)");
+    REQUIRE(entry[0].attrs.count("owner") == 0);
+
+    // Deactivating the contractor: the policy removes the account (LDAP entry, group member
+    // value) and the device, in LDAP too; the SCIM view keeps the inactive user.
+    f.ok("PATCH", "/Users/" + carl,
+         {{"schemas", {patch_op}},
+          {"Operations", json::array({{{"op", "replace"}, {"value", {{"active", false}}}}})}});
+    REQUIRE(eventually([&] {
+        auto s = f.ctl({"policy", "status", "--json"});
+        return s.code() == 0 && json::parse(s.out)["applied"] == 1 &&
+               json::parse(s.out)["lag_events"] == 0;
+    }));
+    f.converge();
+    REQUIRE(f.slapd.search(people, "(uid=carl)").empty());
+    REQUIRE(f.slapd.search(devices, "(serialNumber=SN-1)").empty());
+    auto crew = f.slapd.search(group_dn("Crew"), "(objectClass=*)");
+    REQUIRE(crew[0].attrs["member"] == std::vector<std::string>{user_dn("dana2")});
+    REQUIRE(f.ok("GET", "/Users/" + carl)["active"] == false);
+    auto dry = f.ctl({"ldap", "reconcile", "--dry-run"});
+    INFO(dry.out << dry.err);
+    REQUIRE(dry.code() == 0);
+
+    // Reactivated by the identity provider: the entry and the membership come back.
+    f.ok("PATCH", "/Users/" + carl,
+         {{"schemas", {patch_op}},
+          {"Operations", json::array({{{"op", "replace"}, {"value", {{"active", true}}}}})}});
+    f.converge();
+    REQUIRE(f.slapd.search(people, "(uid=carl)").size() == 1);
+    crew = f.slapd.search(group_dn("Crew"), "(objectClass=*)");
+    REQUIRE(crew[0].attrs["member"].size() == 2);
+    (void)group;
+    (void)d_carl;
+}

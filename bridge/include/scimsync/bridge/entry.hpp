@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "scimsync/bridge/mapping.hpp"
+#include "scimsync/model/access.hpp"
 
 namespace scimsync::bridge {
 
@@ -53,6 +54,13 @@ public:
                            std::vector<std::string> member_dns) const;
     std::string empty_member_for(const std::string& group_dn) const;
 
+    // A device's entry: objectClass device, cn = id, description = name, serialNumber, owner
+    // (the owner's DN, when the owner has an entry), ou = device policy. nullopt when devices
+    // are not mirrored.
+    std::optional<ldap_entry> device_entry(const model::device_state& d,
+                                           const std::optional<std::string>& owner_dn) const;
+    const std::set<std::string>& managed_device_attributes() const { return device_managed_; }
+
     // The user ids a resource refers to through as_user_dn rules (its manager).
     std::vector<std::string> referenced_users(const nlohmann::json& resource) const;
 
@@ -75,6 +83,7 @@ private:
     const compiled_rule* rdn_rule_ = nullptr;
     std::set<std::string> user_managed_;
     std::set<std::string> group_managed_;
+    std::set<std::string> device_managed_;
 };
 
 // The modifications that turn `from` into `to` (same DN assumed): one replace per attribute

@@ -47,7 +47,10 @@ struct attribute_rule {
 struct mapping {
     std::string people_base;
     std::string groups_base;
-    std::string roles_base;  // roles are not mirrored yet (issue 5 builds the role view)
+    std::string roles_base;  // roles are not mirrored yet
+    // Devices (the admin API's device view) as RFC 4519 `device` entries, cn=<device id>;
+    // "" turns device mirroring off. The OU must exist, like the people and group OUs.
+    std::string devices_base;
     // The user RDN attribute; its value comes from the rule that maps this attribute.
     std::string user_rdn = "uid";
     std::vector<std::string> user_object_classes{"top", "person", "organizationalPerson",

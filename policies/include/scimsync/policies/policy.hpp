@@ -64,6 +64,9 @@ struct population_def {
     action on_deactivate = action::nothing;
     std::string device_policy;            // for change_policy
     std::vector<std::string> connectors;  // HTTP connectors this population's accounts live in
+    // The LDAP directory is a connector too: remove_user* removes the user's LDAP entry (the
+    // bridge's mirror deletes it on PolicyApplied with ldap_removed) until reactivation.
+    bool ldap = false;
 };
 
 struct policy_config {
