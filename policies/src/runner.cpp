@@ -14,6 +14,7 @@ using json = nlohmann::json;
 namespace {
 constexpr auto follow_poll = std::chrono::milliseconds(50);
 constexpr std::uint64_t checkpoint_every = 1000;  // events, when nothing was decided
+constexpr std::size_t batch_limit = 256;          // local decisions per append
 
 bool success(int status) {
     return status >= 200 && status < 300;
@@ -139,6 +140,10 @@ void runner::follow() {
             return;
         }
         if (!*got) {
+            if (!batch_.empty()) {
+                if (!flush_batch()) return;
+                since_save = 1;
+            }
             if (since_save > 0) {
                 save_checkpoint(handled_);
                 since_save = 0;
@@ -162,7 +167,11 @@ void runner::follow() {
             if (options_.notice) options_.notice("policies stopped: " + last_error_);
             return;
         }
-        if (stop_.load()) return;  // an interrupted decision is redone after a restart
+        if (stop_.load()) {
+            (void)flush_batch();  // decided locally: cheap to finish; the rest is redone
+            return;
+        }
+        if (batch_.size() >= batch_limit && !flush_batch()) return;
         ++since_save;
         if (decided_total_ != decided_before || since_save >= checkpoint_every) {
             save_checkpoint(handled_);
@@ -224,6 +233,7 @@ el::result<void> runner::handle(const el::event& source, bool live) {
             process(std::move(d), e.time);
         }
         // After a resume the held removals run, in the order they were decided.
+        if (!to_resume.empty() && !flush_batch()) return {};
         for (auto& [seq, by_id] : to_resume)
             for (auto& [id, d] : by_id) {
                 if (stop_.load()) return {};
@@ -232,12 +242,106 @@ el::result<void> runner::handle(const el::event& source, bool live) {
             }
     }
     if (stop_.load() && live) return {};
+    if (live && !batch_.empty()) {
+        batch_seq_ = e.seq.value;  // handled once the batch is written
+        return {};
+    }
     {
         std::lock_guard lk(mu_);
         handled_ = e.seq.value;
     }
     cv_.notify_all();
     return {};
+}
+
+bool runner::local(const decision& d) const {
+    if (d.held) return false;
+    const auto* pop = engine_.population(d.population);
+    if (pop == nullptr || pop->connectors.empty()) return true;
+    const auto a = parse_action(d.action);
+    return !d.entering() && !(a && is_removal(*a));
+}
+
+bool runner::flush_batch() {
+    if (batch_.empty()) return true;
+    std::vector<decision> batch = std::move(batch_);
+    batch_.clear();
+    auto r = options_.submit([&](const model::directory& dir) {
+        std::vector<el::event> events;
+        std::map<std::string, model::device_state> overlay;
+        for (const auto& d : batch) {
+            if (!recorded_.contains(d.id))
+                events.push_back(policy_event(names::policy_decided, "Policy/" + d.population,
+                                              d.to_json(), d.population));
+            auto effects = device_events(dir, d, overlay, events);
+            events.push_back(applied_event(d, std::move(effects)));
+        }
+        return events;
+    });
+    std::lock_guard lk(mu_);
+    if (!r) {
+        last_error_ =
+            "cannot record " + std::to_string(batch.size()) + " decisions: " + r.error().message;
+        if (options_.notice) options_.notice("policies stopped: " + last_error_);
+        return false;
+    }
+    for (const auto& d : batch) completed_.insert(d.id);
+    handled_ = std::max(handled_, batch_seq_);
+    cv_.notify_all();
+    return true;
+}
+
+std::vector<std::string> runner::device_events(const model::directory& dir, const decision& d,
+                                               std::map<std::string, model::device_state>& overlay,
+                                               std::vector<el::event>& out) const {
+    std::vector<std::string> effects;
+    const auto a = parse_action(d.action);
+    if (!a || !(*a == action::unassign || *a == action::change_policy ||
+                *a == action::remove_user_and_devices))
+        return effects;
+    const auto* pop = engine_.population(d.population);
+    const std::string policy = pop != nullptr ? pop->device_policy : std::string();
+    for (const auto* listed : dir.access().devices_of(d.user)) {
+        auto it = overlay.find(listed->id);
+        model::device_state dev = it != overlay.end() ? it->second : *listed;
+        if (dev.id.empty() || dev.owner != d.user) continue;  // removed or reassigned just now
+        model::device_state next = dev;
+        const char* type = names::device_updated;
+        std::string what;
+        if (*a == action::unassign) {
+            next.owner.clear();
+            what = "owner removed";
+        } else if (*a == action::change_policy) {
+            if (dev.policy == policy) continue;
+            next.policy = policy;
+            what = "policy " + policy;
+        } else {
+            type = names::device_removed;
+            what = "removed";
+            next.id.clear();
+        }
+        json data{{"id", dev.id}};
+        if (type == names::device_updated) data["device"] = model::device_json(next);
+        out.push_back(policy_event(type, "Device/" + dev.id, data, d.population));
+        overlay[dev.id] = next;
+        effects.push_back("device " + dev.id + ": " + what);
+    }
+    return effects;
+}
+
+el::event runner::applied_event(const decision& d, std::vector<std::string> effects) const {
+    json applied{{"decision", d.id},
+                 {"population", d.population},
+                 {"user", d.user},
+                 {"action", d.action},
+                 {"effects", std::move(effects)}};
+    const auto* pop = engine_.population(d.population);
+    const auto a = parse_action(d.action);
+    if (pop != nullptr && pop->ldap && a && is_removal(*a)) {
+        applied["effects"].push_back("ldap: entry removed (by the mirror)");
+        applied["ldap_removed"] = true;
+    }
+    return policy_event(names::policy_applied, "Policy/" + d.population, applied, d.population);
 }
 
 bool runner::trips_threshold(el::utc_time when) {
@@ -265,6 +369,15 @@ void runner::process(decision d, el::utc_time when) {
             }
         }
     }
+    if (!d.held && local(d)) {
+        if (d.removal()) {
+            std::lock_guard lk(mu_);
+            if (counted_.insert(d.id).second) removals_.push_back(when);
+        }
+        batch_.push_back(std::move(d));
+        return;
+    }
+    if (!flush_batch()) return;
     if (trip) {
         if (options_.notice)
             options_.notice("policies: removals paused: " + paused_reason_ +
@@ -377,54 +490,18 @@ bool runner::execute(const decision& d) {
         }
     }
     // Devices: decided against the daemon's current state, so doing it twice changes nothing.
-    if (a && (*a == action::unassign || *a == action::change_policy ||
-              *a == action::remove_user_and_devices)) {
-        const std::string policy = pop != nullptr ? pop->device_policy : std::string();
-        auto r = options_.submit([&](const model::directory& dir) {
-            std::vector<el::event> events;
-            effects.erase(
-                std::remove_if(effects.begin(), effects.end(),
-                               [](const std::string& s) { return s.starts_with("device "); }),
-                effects.end());
-            for (const auto* dev : dir.access().devices_of(d.user)) {
-                model::device_state next = *dev;
-                const char* type = names::device_updated;
-                std::string what;
-                if (*a == action::unassign) {
-                    next.owner.clear();
-                    what = "owner removed";
-                } else if (*a == action::change_policy) {
-                    if (dev->policy == policy) continue;
-                    next.policy = policy;
-                    what = "policy " + policy;
-                } else {
-                    type = names::device_removed;
-                    what = "removed";
-                }
-                json data{{"id", dev->id}};
-                if (type == names::device_updated) data["device"] = model::device_json(next);
-                events.push_back(policy_event(type, "Device/" + dev->id, data, d.population));
-                effects.push_back("device " + dev->id + ": " + what);
-            }
-            return events;
-        });
-        if (!r) {
-            std::lock_guard lk(mu_);
-            last_error_ = d.id + ": " + r.error().message;
-            return false;
-        }
+    auto devices = options_.submit([&](const model::directory& dir) {
+        std::vector<el::event> events;
+        std::map<std::string, model::device_state> overlay;
+        for (auto& effect : device_events(dir, d, overlay, events)) effects.push_back(effect);
+        return events;
+    });
+    if (!devices) {
+        std::lock_guard lk(mu_);
+        last_error_ = d.id + ": " + devices.error().message;
+        return false;
     }
-    json applied{{"decision", d.id},
-                 {"population", d.population},
-                 {"user", d.user},
-                 {"action", d.action},
-                 {"effects", effects}};
-    if (pop != nullptr && pop->ldap && a && is_removal(*a)) {
-        applied["effects"].push_back("ldap: entry removed (by the mirror)");
-        applied["ldap_removed"] = true;
-    }
-    auto r = append(
-        {policy_event(names::policy_applied, "Policy/" + d.population, applied, d.population)});
+    auto r = append({applied_event(d, std::move(effects))});
     std::lock_guard lk(mu_);
     working_on_.clear();
     if (!r) {

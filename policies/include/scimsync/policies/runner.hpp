@@ -63,6 +63,16 @@ private:
     eventlog::event policy_event(const char* type, const std::string& stream,
                                  const nlohmann::json& data, const std::string& actor) const;
     bool trips_threshold(eventlog::utc_time when);
+    // Decisions that call nothing outside (no connector) are written in batches: PolicyDecided,
+    // the device events and PolicyApplied of up to `batch_limit` decisions in one append.
+    bool local(const decision& d) const;
+    bool flush_batch();
+    // The device events `d` causes, decided against `dir` plus what earlier decisions of the
+    // same append already changed (`overlay`); returns the effects.
+    std::vector<std::string> device_events(const model::directory& dir, const decision& d,
+                                           std::map<std::string, model::device_state>& overlay,
+                                           std::vector<eventlog::event>& out) const;
+    eventlog::event applied_event(const decision& d, std::vector<std::string> effects) const;
     void save_checkpoint(std::uint64_t seq);
     bool sleep_for(std::chrono::milliseconds d);  // false when stopping
 
@@ -84,6 +94,8 @@ private:
     std::uint64_t decided_total_ = 0, applied_total_ = 0, failed_total_ = 0;
     std::string last_error_;
     std::string working_on_;
+    std::vector<decision> batch_;  // local decisions not yet written (runner thread only)
+    std::uint64_t batch_seq_ = 0;  // the newest event whose decisions are in the batch
 
     std::atomic<bool> stop_{false};
     std::thread thread_;
