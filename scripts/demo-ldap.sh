@@ -90,6 +90,14 @@ objectClass: organizationalUnit
 ou: devices
 LDIF
   fi
+  # Demo directories made before devices were mirrored lack their OU.
+  if ! ldapsearch -x -H "$url" -D cn=admin,dc=example,dc=com -w "$password" -b ou=devices,dc=example,dc=com -s base >/dev/null 2>&1; then
+    ldapadd -x -H "$url" -D cn=admin,dc=example,dc=com -w "$password" >/dev/null <<LDIF
+dn: ou=devices,dc=example,dc=com
+objectClass: organizationalUnit
+ou: devices
+LDIF
+  fi
   echo "demo LDAP started at $url (stop it with: kill \$(cat demo/ldap/slapd.pid))"
 fi
 
@@ -100,4 +108,13 @@ url = "$url"
 bind_dn = "cn=admin,dc=example,dc=com"
 bind_password_file = "$dir/admin.secret"
 suffix = "dc=example,dc=com"
+
+# A small service catalogue, so that scimsyncctl access grant has something to grant.
+[access.services.dashboard]
+description = "Operations dashboard"
+roles = ["viewer", "admin"]
+
+[access.services.store]
+description = "Internal app store"
+roles = ["member"]
 TOML

@@ -16,6 +16,8 @@ Starting scimsyncd. In another terminal:
   curl -s http://${listen}/healthz
   ./build/daemon/scimsyncctl --socket demo/admin.sock token create --name demo
   ./build/daemon/scimsyncctl --socket demo/admin.sock ldap status
+  ./build/daemon/scimsyncctl --socket demo/admin.sock access users
+  ./build/daemon/scimsyncctl --socket demo/admin.sock access grant --group NAME --service dashboard --role viewer
   ldapsearch -x -H ldap://127.0.0.1:${SCIMSYNC_DEMO_LDAP_PORT:-3389} -D cn=admin,dc=example,dc=com \\
     -y demo/ldap/admin.secret -b ou=people,dc=example,dc=com
   ./build/daemon/scimsyncctl --data-dir demo/data log verify
