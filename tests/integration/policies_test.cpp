@@ -12,6 +12,7 @@
 #include "daemon_process.hpp"
 #include "http_stub.hpp"
 #include "net_client.hpp"
+#include "slapd_fixture.hpp"
 #include "support/test_support.hpp"
 
 using namespace scimsync::testing;
@@ -53,24 +54,34 @@ std::string policies_toml(const http_stub& stub, const std::string& auth_file, i
            "\"change_policy\"\n"
            "device_policy = \"locked\"\n\n"
            "[policies.populations.p_remove]\ngroup = \"G-remove\"\non_create = \"create\"\n"
-           "role = \"member\"\non_deactivate = \"remove_user\"\nconnectors = [\"apps\"]\n\n"
+           "role = \"member\"\non_deactivate = \"remove_user\"\nconnectors = [\"apps\"]\n"
+           "ldap = true\n\n"
            "[policies.populations.p_remove_all]\nfilter = 'title eq \"Contractor\"'\n"
-           "on_deactivate = \"remove_user_and_devices\"\nconnectors = [\"apps\"]\n";
+           "on_deactivate = \"remove_user_and_devices\"\nconnectors = [\"apps\"]\nldap = true\n";
 }
 
 struct policy_fixture {
     temp_dir dir;
     http_stub stub;
+    std::optional<slapd_server> slapd;  // when the daemon also mirrors into LDAP
     std::optional<daemon_process> daemon;
     std::optional<http_connection> conn;
     std::string token;
     std::map<std::string, std::string> groups;  // displayName -> id
 
-    explicit policy_fixture(int max_removals = 50, int report_after = 3) {
+    explicit policy_fixture(int max_removals = 50, int report_after = 3, bool with_ldap = false) {
         write_file(dir.path() / "apps.auth", "Authorization: " + downstream_secret + "\n");
-        write_file(
-            dir.path() / "scimsyncd.toml",
-            policies_toml(stub, (dir.path() / "apps.auth").string(), max_removals, report_after));
+        std::string ldap;
+        if (with_ldap) {
+            slapd.emplace();
+            write_file(dir.path() / "ldap.secret", slapd->admin_password() + "\n");
+            ldap = "[ldap]\nurl = \"" + slapd->url() + "\"\nbind_dn = \"" + slapd->admin_dn() +
+                   "\"\nbind_password_file = \"" + (dir.path() / "ldap.secret").string() +
+                   "\"\nsuffix = \"dc=example,dc=com\"\n\n";
+        }
+        write_file(dir.path() / "scimsyncd.toml",
+                   ldap + policies_toml(stub, (dir.path() / "apps.auth").string(), max_removals,
+                                        report_after));
         start();
         auto t = ctl({"token", "create", "--name", "okta", "--json"});
         REQUIRE(t.code() == 0);
@@ -148,6 +159,18 @@ struct policy_fixture {
         return json::parse(r.out);
     }
     json status() { return ctl_json({"policy", "status"}); }
+    // Waits until LDAP has every event the log has.
+    void converge() {
+        REQUIRE(eventually([&] {
+            const auto m = ctl_json({"ldap", "status"})["mirror"];
+            return m["connected"] == true && m["checkpoint"] == m["log_head"] &&
+                   m["queued_writes"] == 0;
+        }));
+    }
+    std::vector<scimsync::bridge::ldap_entry> ldap(const std::string& base,
+                                                   const std::string& filter) {
+        return slapd->search(base, filter);
+    }
     std::uint64_t last_seq() { return ctl_json({"status"})["last_seq"]; }
     // Waits until the policies handled everything in the log so far.
     void settle() {
@@ -182,7 +205,9 @@ json deactivate_entra() {
 
 TEST_CASE("each of the five deactivation actions runs end to end from a SCIM request",
           "[integration][policies]") {
-    policy_fixture f;
+    policy_fixture f(50, 3, true);
+    const std::string people = "ou=people,dc=example,dc=com";
+    const std::string devices = "ou=devices,dc=example,dc=com";
     const auto [u_nothing, d_nothing] = f.user_with_device("nina", "G-nothing");
     const auto [u_unassign, d_unassign] = f.user_with_device("uma", "G-unassign");
     const auto [u_change, d_change] = f.user_with_device("chen", "G-change");
@@ -202,6 +227,9 @@ TEST_CASE("each of the five deactivation actions runs end to end from a SCIM req
     REQUIRE(preview["decisions"][0]["action"] == "remove_user_and_devices");
     REQUIRE(preview["decisions"][0]["calls"][0]["url"] == f.stub.url() + "/accounts/" + u_all);
     REQUIRE(f.last_seq() == before);
+
+    f.converge();
+    REQUIRE(f.ldap(devices, "(objectClass=device)").size() == 5);
 
     // Okta-style PATCH, Entra-style PATCH, leaving the group, DELETE, Okta PATCH again.
     REQUIRE(f.scim("PATCH", "/Users/" + u_nothing, deactivate_okta()).status == 200);
@@ -237,6 +265,23 @@ TEST_CASE("each of the five deactivation actions runs end to end from a SCIM req
         if (c.method == "DELETE") deleted.insert(c.target);
     REQUIRE(deleted == std::set<std::string>{"/accounts/" + u_remove, "/accounts/" + u_all});
     for (const auto& c : calls) REQUIRE(c.idempotency_key.starts_with("scimsync-"));
+
+    // LDAP: devices follow (owner gone, policy in ou, entry removed), and the two removal
+    // populations (ldap = true) took their users' entries; the others keep theirs.
+    f.converge();
+    auto dev_entry = [&](const std::string& id) { return f.ldap(devices, "(cn=" + id + ")"); };
+    REQUIRE(dev_entry(d_nothing)[0].attrs.count("owner") == 1);
+    REQUIRE(dev_entry(d_unassign)[0].attrs.count("owner") == 0);
+    REQUIRE(dev_entry(d_change)[0].attrs["ou"] == std::vector<std::string>{"locked"});
+    REQUIRE(dev_entry(d_remove).size() == 1);
+    REQUIRE(dev_entry(d_remove)[0].attrs.count("owner") == 0);  // its owner's entry is gone
+    REQUIRE(dev_entry(d_all).empty());
+    REQUIRE(f.ldap(people, "(uid=nina)").size() == 1);
+    REQUIRE(f.ldap(people, "(uid=uma)").size() == 1);
+    REQUIRE(f.ldap(people, "(uid=chen)").size() == 1);
+    REQUIRE(f.ldap(people, "(uid=rita)").empty());
+    REQUIRE(f.ldap(people, "(uid=carl)").empty());
+    REQUIRE(f.ctl({"ldap", "reconcile", "--dry-run"}).code() == 0);
 
     // The views keep the deactivated users (the IdP decides their fate), not the deleted one.
     REQUIRE(f.scim("GET", "/Users/" + u_all).status == 200);
