@@ -48,27 +48,28 @@ std::optional<json> body_object(const http_request& req, http_response& bad) {
     return j;
 }
 
-// A user named by id or userName; nullptr when neither matches.
-const model::user_state* find_user(const model::directory& d, const std::string& key,
-                                   std::string* id) {
-    const auto* u = d.user(key);
-    if (u != nullptr) {
+// A resource named by id, else by its unique name; nullptr when neither matches.
+template <class State>
+const State* find_named(const State* by_id, const State* by_name, const std::string& key,
+                        std::string* id) {
+    if (by_id != nullptr) {
         *id = key;
-    } else if ((u = d.user_by_name(key)) != nullptr) {
-        *id = json::parse(u->json).value("id", std::string());
+        return by_id;
     }
-    return u;
+    if (by_name != nullptr) *id = json::parse(by_name->json).value("id", std::string());
+    return by_name;
 }
 
+// A user named by id or userName.
+const model::user_state* find_user(const model::directory& d, const std::string& key,
+                                   std::string* id) {
+    return find_named(d.user(key), d.user_by_name(key), key, id);
+}
+
+// A group named by id or displayName.
 const model::group_state* find_group(const model::directory& d, const std::string& key,
                                      std::string* id) {
-    const auto* g = d.group(key);
-    if (g != nullptr) {
-        *id = key;
-    } else if ((g = d.group_by_name(key)) != nullptr) {
-        *id = json::parse(g->json).value("id", std::string());
-    }
-    return g;
+    return find_named(d.group(key), d.group_by_name(key), key, id);
 }
 
 std::string client_of(const model::directory& d, const model::resource_state& r) {
