@@ -162,6 +162,22 @@ json list_answer(json items, const char* key, std::size_t total, std::size_t fir
             {key, std::move(items)}};
 }
 
+// The admin lists: every id, sorted by name case-insensitively, one page (startIndex, count)
+// rendered, in the list shape.
+template <class NameOf, class Render>
+json sorted_page(const std::vector<std::string_view>& ids, NameOf name_of, Render render,
+                 const std::map<std::string, std::string>& query, const char* key) {
+    std::vector<std::pair<std::string, std::string_view>> order;
+    order.reserve(ids.size());
+    for (const auto id : ids) order.emplace_back(model::lower(name_of(id)), id);
+    std::sort(order.begin(), order.end());
+    const auto [first, last] = page_of(query, order.size());
+    json items = json::array();
+    for (std::size_t i = first; i < last; ++i)
+        items.push_back(render(std::string(order[i].second)));
+    return list_answer(std::move(items), key, order.size(), first);
+}
+
 // The device fields an admin may set, checked: name, serial, platform, owner, policy.
 std::optional<refusal> device_fields(const model::directory& d, const json& body,
                                      model::device_state& dev, bool creating) {
@@ -217,29 +233,19 @@ void access_api::add_routes(router& routes) {
                          respond(answer(200, {{"services", cat->to_json()}}));
                      }));
 
-    routes.add_async("GET", base + "/access/users",
-                     guarded([s](const std::string&, http_request req, respond_fn respond) {
-                         const auto q = parse_query(req.query());
-                         json items = json::array();
-                         std::size_t total = 0, first = 0;
-                         s->read([&](const model::directory& d) {
-                             // Sorted by userName (case-insensitively), local and SCIM users
-                             // together.
-                             std::vector<std::pair<std::string, std::string_view>> order;
-                             order.reserve(d.user_count());
-                             for (const auto id : d.user_ids())
-                                 order.emplace_back(model::lower(d.user(id)->user_name), id);
-                             std::sort(order.begin(), order.end());
-                             total = order.size();
-                             std::size_t last = 0;
-                             std::tie(first, last) = page_of(q, total);
-                             for (std::size_t i = first; i < last; ++i) {
-                                 const std::string id(order[i].second);
-                                 items.push_back(user_summary(d, id, *d.user(id)));
-                             }
-                         });
-                         respond(answer(200, list_answer(std::move(items), "users", total, first)));
-                     }));
+    // Local and SCIM users together, by userName.
+    routes.add_async(
+        "GET", base + "/access/users",
+        guarded([s](const std::string&, http_request req, respond_fn respond) {
+            json out;
+            s->read([&](const model::directory& d) {
+                out = sorted_page(
+                    d.user_ids(), [&](std::string_view id) { return d.user(id)->user_name; },
+                    [&](const std::string& id) { return user_summary(d, id, *d.user(id)); },
+                    parse_query(req.query()), "users");
+            });
+            respond(answer(200, out));
+        }));
 
     routes.add_async("GET", base + "/access/users/{id}",
                      guarded([s](const std::string&, http_request req, respond_fn respond) {
@@ -255,35 +261,28 @@ void access_api::add_routes(router& routes) {
                          respond(answer(200, *out));
                      }));
 
-    routes.add_async(
-        "GET", base + "/access/groups",
-        guarded([s](const std::string&, http_request req, respond_fn respond) {
-            const auto q = parse_query(req.query());
-            json items = json::array();
-            std::size_t total = 0, first = 0;
-            s->read([&](const model::directory& d) {
-                std::vector<std::pair<std::string, std::string_view>> order;
-                for (const auto id : d.group_ids())
-                    order.emplace_back(model::lower(d.group(id)->display_name), id);
-                std::sort(order.begin(), order.end());
-                total = order.size();
-                std::size_t last = 0;
-                std::tie(first, last) = page_of(q, total);
-                for (std::size_t i = first; i < last; ++i) {
-                    const std::string id(order[i].second);
-                    const auto* g = d.group(id);
-                    const auto* members = d.members(id);
-                    json j{{"id", id},
-                           {"displayName", g->display_name},
-                           {"source", g->local ? "local" : "scim"},
-                           {"members", members ? members->size() : 0},
-                           {"access", grants_json(d.access().grants_of("Group/" + id))}};
-                    if (!g->local) j["client"] = client_of(d, *g);
-                    items.push_back(std::move(j));
-                }
-            });
-            respond(answer(200, list_answer(std::move(items), "groups", total, first)));
-        }));
+    routes.add_async("GET", base + "/access/groups",
+                     guarded([s](const std::string&, http_request req, respond_fn respond) {
+                         json out;
+                         s->read([&](const model::directory& d) {
+                             out = sorted_page(
+                                 d.group_ids(),
+                                 [&](std::string_view id) { return d.group(id)->display_name; },
+                                 [&](const std::string& id) {
+                                     const auto* g = d.group(id);
+                                     const auto* members = d.members(id);
+                                     json j{{"id", id},
+                                            {"displayName", g->display_name},
+                                            {"source", g->local ? "local" : "scim"},
+                                            {"members", members ? members->size() : 0},
+                                            {"access", grants_json(d.access().group_grants(id))}};
+                                     if (!g->local) j["client"] = client_of(d, *g);
+                                     return j;
+                                 },
+                                 parse_query(req.query()), "groups");
+                         });
+                         respond(answer(200, out));
+                     }));
 
     // POST /access/grant and /access/revoke: {"user" | "group": id or name, "service", "role"}.
     for (const bool give : {true, false}) {

@@ -73,6 +73,22 @@ public:
     fs::path gate;
 };
 
+// Collects notices from the runner's thread.
+struct notice_log {
+    std::mutex mu;
+    std::vector<std::string> lines;
+    std::function<void(const std::string&)> sink() {
+        return [this](const std::string& s) {
+            std::lock_guard lk(mu);
+            lines.push_back(s);
+        };
+    }
+    std::vector<std::string> all() {
+        std::lock_guard lk(mu);
+        return lines;
+    }
+};
+
 const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(10); };
 
 }  // namespace
@@ -226,12 +242,8 @@ TEST_CASE("a background snapshot is written by a child while the runner keeps ap
     opt.snapshots.emplace(dir.path() / "snapshots");
     opt.snapshot_every_events = 20;
     opt.snapshot_in_background = true;
-    std::mutex notices_mu;
-    std::vector<std::string> notices;
-    opt.notice = [&](const std::string& s) {
-        std::lock_guard lk(notices_mu);
-        notices.push_back(s);
-    };
+    notice_log notices;
+    opt.notice = notices.sink();
     gated_projector p;
     p.gate = dir.path() / "gate";
     REQUIRE(::mkfifo(p.gate.c_str(), 0600) == 0);
@@ -250,8 +262,9 @@ TEST_CASE("a background snapshot is written by a child while the runner keeps ap
     REQUIRE(went_on);
     runner.stop();  // waits for the writer
     REQUIRE(runner.background_snapshots_done() == 1);
-    REQUIRE(notices.size() == 1);
-    REQUIRE_THAT(notices[0], Catch::StartsWith("snapshot of counter at seq 30 written in "));
+    const auto seen = notices.all();
+    REQUIRE(seen.size() == 1);
+    REQUIRE_THAT(seen[0], Catch::StartsWith("snapshot of counter at seq 30 written in "));
     const auto kept = opt.snapshots->list("counter");
     REQUIRE(kept.size() == 1);
     REQUIRE(kept.front().at.value == 30);
@@ -281,12 +294,8 @@ TEST_CASE("a background snapshot that cannot be written is reported and the runn
     opt.snapshots.emplace(dir.path() / "not-a-directory");
     opt.snapshot_every_events = 5;
     opt.snapshot_in_background = true;
-    std::mutex notices_mu;
-    std::vector<std::string> notices;
-    opt.notice = [&](const std::string& s) {
-        std::lock_guard lk(notices_mu);
-        notices.push_back(s);
-    };
+    notice_log notices;
+    opt.notice = notices.sink();
     counting_projector p;
     el::projector_runner runner(*log, p, opt);
     REQUIRE(runner.start().has_value());
@@ -297,6 +306,7 @@ TEST_CASE("a background snapshot that cannot be written is reported and the runn
     runner.stop();
     REQUIRE_FALSE(runner.failure().has_value());
     REQUIRE(runner.background_snapshots_done() >= 1);
-    REQUIRE_FALSE(notices.empty());
-    REQUIRE_THAT(notices.front(), Catch::Contains("snapshot of counter failed: cannot create"));
+    const auto seen = notices.all();
+    REQUIRE_FALSE(seen.empty());
+    REQUIRE_THAT(seen.front(), Catch::Contains("snapshot of counter failed: cannot create"));
 }
