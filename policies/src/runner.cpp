@@ -87,22 +87,7 @@ el::result<void> runner::start() {
                 completed_.insert(id);
         }
     }
-    // The engine's state up to the checkpoint: fold only, those decisions were handled.
-    auto reader = log_.read_from(el::seq_no{1});
-    if (!reader) return std::unexpected(reader.error());
-    el::event e;
-    while (handled_ < checkpoint_) {
-        auto got = (*reader)->next(e);
-        if (!got) return std::unexpected(got.error());
-        if (!*got) break;
-        try {
-            if (auto r = handle(e, false); !r) return r;
-        } catch (const std::exception& ex) {
-            return el::fail(
-                el::errc::invalid_argument,
-                "unexpected error at seq " + std::to_string(e.seq.value) + ": " + ex.what());
-        }
-    }
+    // The replay up to the checkpoint happens on the thread: start-up does not wait for it.
     thread_ = std::thread([this] { follow(); });
     return {};
 }
@@ -112,7 +97,9 @@ void runner::stop() {
     cv_.notify_all();
     if (thread_.joinable()) {
         thread_.join();
-        save_checkpoint(handled_);
+        // Never below the checkpoint read at start: stopped during the replay, nothing after
+        // it was handled, and what came before stays done.
+        save_checkpoint(std::max(handled_, checkpoint_));
     }
 }
 
@@ -123,22 +110,30 @@ bool runner::sleep_for(std::chrono::milliseconds d) {
 }
 
 void runner::follow() {
-    auto reader = log_.read_from(el::seq_no{handled_ + 1});
-    if (!reader) {
+    auto fail = [this](const std::string& why) {
         std::lock_guard lk(mu_);
-        last_error_ = "cannot read the log: " + reader.error().message;
-        return;
-    }
+        last_error_ = why;
+        if (options_.notice) options_.notice("policies stopped: " + why);
+    };
+    auto reader = log_.read_from(el::seq_no{1});
+    if (!reader) return fail("cannot read the log: " + reader.error().message);
     el::event e;
+    // The engine's state up to the checkpoint: fold only, those decisions were handled.
+    while (handled_ < checkpoint_ && !stop_.load()) {
+        auto got = (*reader)->next(e);
+        if (!got) return fail("the log could not be read: " + got.error().message);
+        if (!*got) break;
+        try {
+            if (auto r = handle(e, false); !r) return fail(r.error().message);
+        } catch (const std::exception& ex) {
+            return fail("unexpected error at seq " + std::to_string(e.seq.value) + ": " +
+                        ex.what());
+        }
+    }
     std::uint64_t since_save = 0;
     while (!stop_.load()) {
         auto got = (*reader)->next(e);
-        if (!got) {
-            std::lock_guard lk(mu_);
-            last_error_ = "the log could not be read: " + got.error().message;
-            if (options_.notice) options_.notice("policies stopped: " + last_error_);
-            return;
-        }
+        if (!got) return fail("the log could not be read: " + got.error().message);
         if (!*got) {
             if (!batch_.empty()) {
                 if (!flush_batch()) return;
@@ -161,12 +156,7 @@ void runner::follow() {
                 el::errc::invalid_argument,
                 "unexpected error at seq " + std::to_string(e.seq.value) + ": " + ex.what());
         }
-        if (!r) {
-            std::lock_guard lk(mu_);
-            last_error_ = r.error().message;
-            if (options_.notice) options_.notice("policies stopped: " + last_error_);
-            return;
-        }
+        if (!r) return fail(r.error().message);
         if (stop_.load()) {
             (void)flush_batch();  // decided locally: cheap to finish; the rest is redone
             return;
