@@ -473,11 +473,12 @@ int main(int argc, char** argv) {
             return admin_command(
                 g, "token.list", nlohmann::json::object(), [](const nlohmann::json& r) {
                     std::cout
-                        << "ID            NAME              CREATED                      "
+                        << "ID            NAME              SCOPE  CREATED                      "
                            "EXPIRES                      LAST USED                    STATE\n";
                     for (const auto& t : r.value("tokens", nlohmann::json::array())) {
-                        std::printf("%-13s %-17s %-28s %-28s %-28s %s\n",
+                        std::printf("%-13s %-17s %-6s %-28s %-28s %-28s %s\n",
                                     text_or(t, "id", "").c_str(), text_or(t, "name", "").c_str(),
+                                    text_or(t, "scope", "scim").c_str(),
                                     text_or(t, "created", "").c_str(),
                                     text_or(t, "expires", "never").c_str(),
                                     text_or(t, "last_used", "-").c_str(),
