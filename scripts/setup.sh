@@ -8,7 +8,8 @@ packages=(
   cmake g++ make pkgconf
   libboost-dev            # Asio + Beast (HTTP server), Boost.CRC (portable CRC32C)
   nlohmann-json3-dev      # JSON: SCIM bodies, event data, admin protocol
-  libssl-dev              # SHA-256 hash chain, token hashing, TLS later
+  libssl-dev              # SHA-256 hash chain, token hashing, TLS for https connectors
+  openssl ca-certificates # system CAs for https connectors; the tests make throwaway certificates
   libldap-dev             # OpenLDAP client for the directory bridge
   librdkafka-dev          # Kafka backend of the log (and its mock cluster for tests)
   libcli11-dev            # command-line parsing for scimsyncd and scimsyncctl

@@ -235,6 +235,12 @@ void add_policy_keys(std::map<std::string, setter, std::less<>>& keys, policies:
                                                ".auth_header_file: the file must hold one "
                                                "header line, \"Name: value\"");
                     def.auth_header = std::move(*secret);
+                } else if (key == "ca_file" && dv.is_string()) {
+                    def.ca_file = *dv.value<std::string>();
+                    std::ifstream probe(def.ca_file);
+                    if (!probe)
+                        return std::unexpected(at + ".ca_file: cannot read " + def.ca_file + ": " +
+                                               std::strerror(errno));
                 } else if (key == "timeout_ms" && number && *number >= 100 && *number <= 600'000) {
                     def.timeout = std::chrono::milliseconds(*number);
                 } else if (key == "report_after_attempts" && number && *number >= 1 &&
@@ -249,7 +255,7 @@ void add_policy_keys(std::map<std::string, setter, std::less<>>& keys, policies:
                 } else {
                     return std::unexpected(
                         at + "." + key +
-                        ": unknown key or bad value (create, remove, auth_header_file, "
+                        ": unknown key or bad value (create, remove, auth_header_file, ca_file, "
                         "timeout_ms 100..600000, report_after_attempts 1..1000, "
                         "backoff_initial_ms, backoff_max_ms)");
                 }

@@ -418,7 +418,7 @@ std::optional<std::string> runner::call_connector(const decision& d, const conne
     int attempts = 0;
     auto backoff = c.backoff_initial;
     for (;;) {
-        const auto r = http_send(call.method, url, body, headers, c.timeout);
+        const auto r = http_send(call.method, url, body, headers, c.timeout, {c.ca_file});
         ++attempts;
         const bool done = success(r.status) || (removing && (r.status == 404 || r.status == 410)) ||
                           (!removing && r.status == 409);

@@ -8,12 +8,27 @@
 
 #include <fcntl.h>
 
+#include <openssl/ssl.h>
+
 #include <cctype>
 #include <stdexcept>
 
 namespace scimsync::testing {
 
 http_stub::http_stub() {
+    start();
+}
+
+http_stub::http_stub(const std::string& cert_file, const std::string& key_file) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == nullptr || SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+        throw std::runtime_error("http_stub: cannot load the TLS certificate or key");
+    tls_ = ctx;
+    start();
+}
+
+void http_stub::start() {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0 || ::pipe2(stop_pipe_, O_CLOEXEC) != 0)
         throw std::runtime_error("http_stub: socket");
@@ -35,6 +50,7 @@ http_stub::~http_stub() {
     if (thread_.joinable()) thread_.join();
     for (int fd : {listen_fd_, stop_pipe_[0], stop_pipe_[1]})
         if (fd >= 0) ::close(fd);
+    if (tls_ != nullptr) SSL_CTX_free(static_cast<SSL_CTX*>(tls_));
 }
 
 void http_stub::fail_next(int n, int status) {
@@ -72,13 +88,27 @@ void http_stub::serve() {
         if (fds[1].revents != 0) return;
         const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) continue;
+        SSL* ssl = nullptr;
+        if (tls_ != nullptr) {
+            ssl = SSL_new(static_cast<SSL_CTX*>(tls_));
+            SSL_set_fd(ssl, c);
+            if (SSL_accept(ssl) != 1) {  // e.g. the client refused our certificate
+                SSL_free(ssl);
+                ::close(c);
+                continue;
+            }
+        }
+        auto read_some = [&](char* b, std::size_t n) -> ssize_t {
+            return ssl != nullptr ? SSL_read(ssl, b, int(n)) : ::read(c, b, n);
+        };
         std::string in;
         char buf[4096];
         std::size_t header_end = std::string::npos, need = 0;
         for (;;) {
             pollfd p{c, POLLIN, 0};
-            if (::poll(&p, 1, 5000) <= 0) break;
-            const ssize_t n = ::read(c, buf, sizeof buf);
+            const bool buffered = ssl != nullptr && SSL_pending(ssl) > 0;
+            if (!buffered && ::poll(&p, 1, 5000) <= 0) break;
+            const ssize_t n = read_some(buf, sizeof buf);
             if (n <= 0) break;
             in.append(buf, std::size_t(n));
             if (header_end == std::string::npos) {
@@ -92,6 +122,7 @@ void http_stub::serve() {
             if (header_end != std::string::npos && in.size() >= header_end + 4 + need) break;
         }
         if (header_end == std::string::npos) {
+            if (ssl != nullptr) SSL_free(ssl);
             ::close(c);
             continue;
         }
@@ -127,7 +158,13 @@ void http_stub::serve() {
         }
         const std::string reply = "HTTP/1.1 " + std::to_string(status) +
                                   " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        (void)!::write(c, reply.data(), reply.size());
+        if (ssl != nullptr) {
+            SSL_write(ssl, reply.data(), int(reply.size()));
+            SSL_shutdown(ssl);
+            SSL_free(ssl);
+        } else {
+            (void)!::write(c, reply.data(), reply.size());
+        }
         ::close(c);
     }
 }

@@ -23,12 +23,17 @@ struct stub_request {
 class http_stub {
 public:
     http_stub();  // listens on 127.0.0.1, a free port
+    // HTTPS with this PEM certificate and key (OpenSSL, TLS 1.2+).
+    http_stub(const std::string& cert_file, const std::string& key_file);
     ~http_stub();
     http_stub(const http_stub&) = delete;
     http_stub& operator=(const http_stub&) = delete;
 
     std::uint16_t port() const { return port_; }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::string url() const {
+        return std::string(tls_ != nullptr ? "https" : "http") +
+               "://127.0.0.1:" + std::to_string(port_);
+    }
     // The next `n` requests are answered with `status` (then 200/201/204 again).
     void fail_next(int n, int status = 503);
     std::vector<stub_request> requests() const;
@@ -37,6 +42,8 @@ public:
 
 private:
     void serve();
+    void start();
+    void* tls_ = nullptr;  // SSL_CTX*, when serving HTTPS
     int listen_fd_ = -1;
     int stop_pipe_[2] = {-1, -1};
     std::uint16_t port_ = 0;

@@ -451,3 +451,56 @@ TEST_CASE("a bad policy stops start-up naming the file and the key", "[integrati
         REQUIRE_THAT(r.err, Catch::Contains("no connector \"nope\""));
     }
 }
+
+TEST_CASE("an https connector checks the server's certificate against the configured CAs",
+          "[integration][policies]") {
+    temp_dir dir;
+    const auto cert = (dir.path() / "cert.pem").string();
+    const auto key = (dir.path() / "key.pem").string();
+    auto made = run_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                             "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                             "-addext", "subjectAltName=IP:127.0.0.1"});
+    INFO(made.err);
+    REQUIRE(made.code() == 0);
+    http_stub stub(cert, key);
+    REQUIRE(stub.url().starts_with("https://"));
+    write_file(
+        dir.path() / "scimsyncd.toml",
+        "[policies.connectors.trusted]\nca_file = \"" + cert +
+            "\"\nbackoff_initial_ms = 20\nreport_after_attempts = 2\n"
+            "create = { method = \"POST\", url = \"" +
+            stub.url() +
+            "/trusted\", body = '{\"login\": \"{{user.userName}}\"}' }\n\n"
+            "[policies.connectors.untrusted]\nbackoff_initial_ms = 20\n"
+            "report_after_attempts = 2\n"
+            "create = { method = \"POST\", url = \"" +
+            stub.url() +
+            "/untrusted\" }\n\n"
+            "[policies.populations.everyone]\nfilter = 'userName pr'\non_create = \"create\"\n"
+            "connectors = [\"trusted\", \"untrusted\"]\n");
+    daemon_options o;
+    o.dir = dir.path();
+    daemon_process daemon(o);
+    auto t = daemon.ctl({"token", "create", "--name", "okta", "--json"});
+    REQUIRE(t.code() == 0);
+    http_connection conn(daemon.host(), daemon.port());
+    auto r =
+        conn.request("POST", "/scim/v2/Users",
+                     json{{"schemas", {user_schema}}, {"userName", "tls@example.com"}}.dump(),
+                     {{"Authorization", "Bearer " + json::parse(t.out)["token"].get<std::string>()},
+                      {"Content-Type", "application/scim+json"}});
+    REQUIRE(r.status == 201);
+    // The trusted call went through TLS; the other one is refused by the handshake (the
+    // system's CAs do not know this certificate) and retried, reported once.
+    auto dump = [&] {
+        return daemon.ctl({"--data-dir", o.resolved().data_dir.string(), "log", "dump"}).out;
+    };
+    REQUIRE(
+        eventually([&] { return dump().find("\"type\":\"PolicyFailed\"") != std::string::npos; }));
+    auto ok = stub.succeeded();
+    REQUIRE(ok.size() == 1);
+    REQUIRE(ok[0].target == "/trusted");
+    REQUIRE(json::parse(ok[0].body) == json{{"login", "tls@example.com"}});
+    REQUIRE_THAT(dump(), Catch::Contains("untrusted: TLS handshake: certificate verify failed"));
+    for (const auto& req : stub.requests()) REQUIRE(req.target != "/untrusted");
+}

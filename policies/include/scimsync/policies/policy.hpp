@@ -48,6 +48,8 @@ struct connector_def {
     std::optional<http_call> remove;  // remove_user, remove_user_and_devices
     // "Header-Name: value" read from a file at start-up; a secret, never logged.
     std::string auth_header;
+    // https: a PEM file of the CAs to trust instead of the system's.
+    std::string ca_file;
     std::chrono::milliseconds timeout{5000};
     int report_after_attempts = 5;  // a PolicyFailed event after this many failed attempts
     std::chrono::milliseconds backoff_initial{200};
