@@ -88,16 +88,19 @@ ou: disabled
 dn: ou=devices,dc=example,dc=com
 objectClass: organizationalUnit
 ou: devices
-LDIF
-  fi
-  # Demo directories made before devices were mirrored lack their OU.
-  if ! ldapsearch -x -H "$url" -D cn=admin,dc=example,dc=com -w "$password" -b ou=devices,dc=example,dc=com -s base >/dev/null 2>&1; then
-    ldapadd -x -H "$url" -D cn=admin,dc=example,dc=com -w "$password" >/dev/null <<LDIF
-dn: ou=devices,dc=example,dc=com
+
+dn: ou=roles,dc=example,dc=com
 objectClass: organizationalUnit
-ou: devices
+ou: roles
 LDIF
   fi
+  # Demo directories made before devices and roles were mirrored lack their OUs.
+  for ou in devices roles; do
+    if ! ldapsearch -x -H "$url" -D cn=admin,dc=example,dc=com -w "$password" -b "ou=$ou,dc=example,dc=com" -s base >/dev/null 2>&1; then
+      printf 'dn: ou=%s,dc=example,dc=com\nobjectClass: organizationalUnit\nou: %s\n' "$ou" "$ou" |
+        ldapadd -x -H "$url" -D cn=admin,dc=example,dc=com -w "$password" >/dev/null
+    fi
+  done
   echo "demo LDAP started at $url (stop it with: kill \$(cat demo/ldap/slapd.pid))"
 fi
 

@@ -272,6 +272,24 @@ std::optional<ldap_entry> entry_builder::device_entry(
     return e;
 }
 
+std::string entry_builder::role_dn(const std::string& label) const {
+    return "cn=" + escape_dn_value(label) + "," + config_.roles_base;
+}
+
+std::optional<ldap_entry> entry_builder::role_entry(const std::string& label,
+                                                    std::vector<std::string> member_dns) const {
+    if (config_.roles_base.empty()) return std::nullopt;
+    ldap_entry e;
+    e.dn = role_dn(label);
+    e.attrs["objectClass"] = {"top", config_.group_object_class()};
+    e.attrs["cn"] = {label};
+    std::sort(member_dns.begin(), member_dns.end());
+    member_dns.erase(std::unique(member_dns.begin(), member_dns.end()), member_dns.end());
+    if (member_dns.empty()) member_dns.push_back(empty_member_for(e.dn));
+    e.attrs[config_.member_attribute()] = std::move(member_dns);
+    return e;
+}
+
 std::vector<modification> diff(const attribute_values& from, const attribute_values& to) {
     std::vector<modification> mods;
     for (const auto& [name, values] : to) {

@@ -119,6 +119,8 @@ std::expected<void, std::string> validate(const mapping& m) {
         if (auto r = check_dn("deactivate.base", m.disabled_base); !r) return r;
         if (!m.devices_base.empty())
             if (auto r = check_dn("devices.base", m.devices_base); !r) return r;
+        if (!m.roles_base.empty())
+            if (auto r = check_dn("roles.base", m.roles_base); !r) return r;
         if (normalize_dn(m.disabled_base) == normalize_dn(m.people_base))
             return std::unexpected("deactivate.base: must differ from users.base");
     }

@@ -11,6 +11,7 @@
 
 #include "scimsync/bridge/dn.hpp"
 #include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/model/access.hpp"
 #include "scimsync/model/events.hpp"
 
 namespace scimsync::bridge {
@@ -30,7 +31,7 @@ std::string dn_key(std::string_view dn) {
     return normalize_dn(dn).value_or(lower(dn));
 }
 
-enum class entity_kind { user, group, device };
+enum class entity_kind { user, group, device, role };
 
 struct entity {
     entity_kind kind = entity_kind::user;
@@ -119,6 +120,14 @@ struct mirror::impl {
     // Users whose entry a deprovisioning policy removed (PolicyApplied with ldap_removed):
     // no entry until they are active again.
     std::unordered_set<std::string> removed_by_policy;
+    // Roles as groups: grant label -> the users (with entries) holding it, and per user the DN
+    // and labels its role member values were written with.
+    std::map<std::string, std::set<std::string>> role_members;
+    struct role_holder {
+        std::string dn;
+        std::set<std::string> labels;
+    };
+    std::unordered_map<std::string, role_holder> role_view;
     std::unordered_map<std::string, std::size_t> ldap_members;  // group id -> members with entries
     std::unordered_map<std::string, std::unordered_set<std::string>> reports;  // manager -> users
     std::unordered_map<std::string, std::string> manager_of;  // user -> manager ids (joined)
@@ -261,6 +270,16 @@ struct mirror::impl {
         return builder.device_entry(*d, owner);
     }
 
+    std::optional<ldap_entry> role_entry(const std::string& label) const {
+        const auto it = role_members.find(label);
+        if (it == role_members.end() || it->second.empty()) return std::nullopt;
+        std::vector<std::string> dns;
+        for (const auto& uid : it->second)
+            if (const auto dn = role_view.find(uid); dn != role_view.end())
+                dns.push_back(dn->second.dn);
+        return builder.role_entry(label, std::move(dns));
+    }
+
     std::optional<ldap_entry> entity_entry(const entity& e) const {
         switch (e.kind) {
             case entity_kind::user:
@@ -269,8 +288,130 @@ struct mirror::impl {
                 return group_entry(e.id);
             case entity_kind::device:
                 return device_entry(e.id);
+            case entity_kind::role:
+                return role_entry(e.id);
         }
         return std::nullopt;
+    }
+
+    // Every user in `group_id`, nested groups included.
+    void users_under(const std::string& group_id, std::set<std::string>& out) const {
+        std::unordered_set<std::string> seen{group_id};
+        std::vector<std::string> todo{group_id};
+        while (!todo.empty()) {
+            const std::string g = std::move(todo.back());
+            todo.pop_back();
+            if (const auto* members = dir.members(g))
+                for (const auto& [id, type] : *members) {
+                    if (type == "User")
+                        out.insert(id);
+                    else if (seen.insert(id).second)
+                        todo.push_back(id);
+                }
+        }
+    }
+
+    // The users whose roles an event may change: `before` is called before the directory
+    // folds it (members it takes away), `after` once it did (members it brings).
+    void role_users(const el::event& e, bool before, std::set<std::string>& out) const {
+        if (builder.config().roles_base.empty()) return;
+        const bool relevant = e.type == names::user_created || e.type == names::user_replaced ||
+                              e.type == names::user_deleted || e.type == names::group_created ||
+                              e.type == names::group_deleted ||
+                              e.type == names::group_members_changed ||
+                              e.type == names::access_granted || e.type == names::access_revoked ||
+                              e.type == names::policy_applied;
+        if (!relevant) return;
+        const auto data = json::parse(e.data, nullptr, false);
+        if (!data.is_object()) return;
+        const std::string id = data.value("id", std::string());
+        const auto member_users = [&](const json& list) {
+            if (!list.is_array()) return;
+            for (const auto& m : list) {
+                const std::string mid = m.is_string()   ? m.get<std::string>()
+                                        : m.is_object() ? m.value("value", std::string())
+                                                        : std::string();
+                if (dir.user(mid) != nullptr) out.insert(mid);
+                if (dir.group(mid) != nullptr) users_under(mid, out);
+            }
+        };
+        if (before) {
+            if (e.type == names::group_deleted) users_under(id, out);
+            if (e.type == names::group_members_changed) member_users(data.value("removed", json()));
+            return;
+        }
+        if (e.type == names::user_created || e.type == names::user_replaced ||
+            e.type == names::user_deleted)
+            out.insert(id);
+        if (e.type == names::policy_applied && data.value("ldap_removed", false))
+            out.insert(data.value("user", std::string()));
+        if (e.type == names::group_created) users_under(id, out);
+        if (e.type == names::group_members_changed) member_users(data.value("added", json()));
+        if (e.type == names::access_granted || e.type == names::access_revoked) {
+            const auto subject = data.value("subject", json::object());
+            const std::string sid = subject.value("id", std::string());
+            if (subject.value("type", std::string()) == "User")
+                out.insert(sid);
+            else
+                users_under(sid, out);
+        }
+    }
+
+    // Recomputes the roles of `users` and writes the member values that changed; a role's
+    // entry exists while it has members.
+    void refresh_roles(std::uint64_t seq, bool emit, const std::set<std::string>& users) {
+        if (builder.config().roles_base.empty() || users.empty()) return;
+        struct change {
+            std::size_t before = 0;
+            std::vector<std::string> added, removed;
+        };
+        std::map<std::string, change> changes;
+        const auto touch = [&](const std::string& label) -> change& {
+            auto [it, fresh] = changes.try_emplace(label);
+            if (fresh) it->second.before = role_members[label].size();
+            return it->second;
+        };
+        for (const auto& uid : users) {
+            role_holder now;
+            if (const auto dn = dn_of.find(uid); dn != dn_of.end() && dir.user(uid) != nullptr) {
+                now.dn = dn->second;
+                for (const auto& g : model::effective_access(dir, uid))
+                    now.labels.insert(g.grant.label());
+            }
+            const auto old_it = role_view.find(uid);
+            const role_holder old = old_it == role_view.end() ? role_holder{} : old_it->second;
+            for (const auto& label : old.labels)
+                if (!now.labels.contains(label) || old.dn != now.dn) {
+                    touch(label).removed.push_back(old.dn);
+                    role_members[label].erase(uid);
+                }
+            for (const auto& label : now.labels)
+                if (!old.labels.contains(label) || old.dn != now.dn) {
+                    touch(label).added.push_back(now.dn);
+                    role_members[label].insert(uid);
+                }
+            if (now.labels.empty())
+                role_view.erase(uid);
+            else
+                role_view[uid] = std::move(now);
+        }
+        const std::string attr = builder.config().member_attribute();
+        for (auto& [label, c] : changes) {
+            const std::size_t after = role_members[label].size();
+            if (after == 0) role_members.erase(label);
+            if (!emit) continue;
+            const entity subject{entity_kind::role, label};
+            if (c.before == 0 && after > 0) {
+                if (auto entry = role_entry(label)) emit_add(seq, std::move(*entry), subject);
+            } else if (c.before > 0 && after == 0) {
+                emit_delete(seq, builder.role_dn(label));
+            } else if (c.before > 0) {
+                std::vector<modification> mods;
+                if (!c.added.empty()) mods.push_back({modification::add, attr, c.added});
+                if (!c.removed.empty()) mods.push_back({modification::remove, attr, c.removed});
+                emit_modify(seq, builder.role_dn(label), std::move(mods), subject, true);
+            }
+        }
     }
 
     // A user's DN changed (or the entry came or went): its devices' owner values follow.
@@ -443,6 +584,15 @@ struct mirror::impl {
 
     // ---------------------------------------------------------------- folding one event
     el::result<void> fold(const el::event& e, bool emit) {
+        std::set<std::string> affected;
+        role_users(e, true, affected);
+        if (auto r = fold_entities(e, emit); !r) return r;
+        role_users(e, false, affected);
+        refresh_roles(e.seq.value, emit, affected);
+        return {};
+    }
+
+    el::result<void> fold_entities(const el::event& e, bool emit) {
         const std::uint64_t seq = e.seq.value;
         const bool user_event = e.type == names::user_created || e.type == names::user_replaced ||
                                 e.type == names::user_deleted;
@@ -895,6 +1045,7 @@ struct mirror::impl {
         std::vector<std::string> bases{cfg.people_base, cfg.groups_base};
         if (cfg.on_deactivate == deactivate_mode::move) bases.push_back(cfg.disabled_base);
         if (!cfg.devices_base.empty()) bases.push_back(cfg.devices_base);
+        if (!cfg.roles_base.empty()) bases.push_back(cfg.roles_base);
         std::vector<std::string> attrs{"objectClass"};
         for (const auto& a : builder.managed_user_attributes()) attrs.push_back(a);
         for (const auto& a : builder.managed_group_attributes()) attrs.push_back(a);
@@ -966,6 +1117,9 @@ struct mirror::impl {
         for (const auto* d : dir.access().devices())
             if (auto e = device_entry(d->id))
                 compare_one(*e, builder.managed_device_attributes(), {entity_kind::device, d->id});
+        for (const auto& [label, users] : role_members)
+            if (auto e = role_entry(label))
+                compare_one(*e, builder.managed_group_attributes(), {entity_kind::role, label});
         // What is left is in LDAP under a managed OU and not in the views. Deepest first, so
         // that a child goes before its parent.
         std::vector<std::string> extra;

@@ -126,7 +126,7 @@ struct ldap_draft {
     bool present = false;
     std::string url, bind_dn, suffix = "dc=example,dc=com";
     std::string password_file;
-    std::optional<std::string> devices_base;
+    std::optional<std::string> devices_base, roles_base;
     std::optional<std::string> users_base, users_rdn, groups_base, group_class, empty_member,
         deactivate_mode, deactivate_attribute, deactivate_value, deactivate_base, drift_default,
         accesslog_base;
@@ -372,9 +372,13 @@ void add_ldap_keys(std::map<std::string, setter, std::less<>>& keys, ldap_draft&
             return {};
         });
     keys["ldap.groups.base"] = mark(optional_string(d.groups_base));
-    // "" turns device mirroring off.
+    // "" turns device (role) mirroring off.
     keys["ldap.devices.base"] = mark(string_setter([&d](const std::string& v) {
         d.devices_base = v;
+        return std::expected<void, std::string>{};
+    }));
+    keys["ldap.roles.base"] = mark(string_setter([&d](const std::string& v) {
+        d.roles_base = v;
         return std::expected<void, std::string>{};
     }));
     keys["ldap.groups.object_class"] =
@@ -470,6 +474,7 @@ std::expected<ldap_config, std::string> finish_ldap(const ldap_draft& d) {
     if (d.object_classes) m.user_object_classes = *d.object_classes;
     if (d.groups_base) m.groups_base = *d.groups_base;
     if (d.devices_base) m.devices_base = *d.devices_base;
+    if (d.roles_base) m.roles_base = *d.roles_base;
     if (d.group_class)
         m.group_kind = *d.group_class == "groupOfNames"
                            ? bridge::group_class::group_of_names

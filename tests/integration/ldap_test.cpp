@@ -646,3 +646,67 @@ TEST_CASE("devices are mirrored as device entries, and a policy with ldap remove
     (void)group;
     (void)d_carl;
 }
+
+TEST_CASE("roles are mirrored as groups whose members are everyone holding them",
+          "[integration][ldap][access]") {
+    bridge_fixture f("\n[access.services.dashboard]\nroles = [\"viewer\", \"admin\"]\n");
+    const std::string roles = "ou=roles,dc=example,dc=com";
+    const auto role = [&](const std::string& label) {
+        return f.slapd.search(roles, "(cn=" + bridge::escape_filter_value(label) + ")", {"member"});
+    };
+    const auto members = [&](const std::string& label) {
+        auto found = role(label);
+        REQUIRE(found.size() == 1);
+        auto m = found[0].attrs["member"];
+        std::sort(m.begin(), m.end());
+        return m;
+    };
+    const auto ann = f.create_user("ann")["id"].get<std::string>();
+    const auto ben = f.create_user("ben")["id"].get<std::string>();
+    const auto team = f.create_group("Team", {ann})["id"].get<std::string>();
+    const auto org = f.create_group("Org", {team, ben})["id"].get<std::string>();
+    auto grant = [&](bool give, const std::string& who, const std::string& kind,
+                     const std::string& r) {
+        auto out = f.ctl({"access", give ? "grant" : "revoke", "--" + kind, who, "--service",
+                          "dashboard", "--role", r});
+        INFO(out.err);
+        REQUIRE(out.code() == 0);
+    };
+    grant(true, "Org", "group", "viewer");  // ann through Team inside Org, ben directly in Org
+    grant(true, "ann", "user", "admin");
+    f.converge();
+    REQUIRE(members("dashboard/viewer") ==
+            std::vector<std::string>{user_dn("ann"), user_dn("ben")});
+    REQUIRE(members("dashboard/admin") == std::vector<std::string>{user_dn("ann")});
+
+    // Leaving the nested group, a rename, and a revocation follow; an empty role goes.
+    f.ok("PATCH", "/Groups/" + team,
+         {{"schemas", {patch_op}},
+          {"Operations",
+           json::array({{{"op", "remove"}, {"path", "members[value eq \"" + ann + "\"]"}}})}},
+         204, 200);
+    f.ok("PATCH", "/Users/" + ben,
+         {{"schemas", {patch_op}},
+          {"Operations",
+           json::array({{{"op", "replace"}, {"path", "userName"}, {"value", "ben2"}}})}});
+    f.converge();
+    REQUIRE(members("dashboard/viewer") == std::vector<std::string>{user_dn("ben2")});
+    grant(false, "ann", "user", "admin");
+    f.converge();
+    REQUIRE(role("dashboard/admin").empty());
+    auto dry = f.ctl({"ldap", "reconcile", "--dry-run"});
+    INFO(dry.out << dry.err);
+    REQUIRE(dry.code() == 0);
+
+    // Deleting the group that holds the grant empties the role; a restart rewrites nothing.
+    f.ok("DELETE", "/Groups/" + org, nullptr, 204);
+    f.converge();
+    REQUIRE(role("dashboard/viewer").empty());
+    grant(true, "ben2", "user", "viewer");
+    f.converge();
+    f.stop_daemon();
+    f.start();
+    f.converge();
+    REQUIRE(members("dashboard/viewer") == std::vector<std::string>{user_dn("ben2")});
+    REQUIRE(f.ctl({"ldap", "reconcile", "--dry-run"}).code() == 0);
+}

@@ -57,7 +57,7 @@ slapd_server::slapd_server(slapd_options o) : options_(std::move(o)), dir_(make_
          {{"objectClass", {"simpleSecurityObject", "organizationalRole"}},
           {"cn", {"operator"}},
           {"userPassword", {operator_password()}}}});
-    for (const char* ou : {"people", "groups", "disabled", "devices"}) {
+    for (const char* ou : {"people", "groups", "disabled", "devices", "roles"}) {
         add({std::string("ou=") + ou + "," + s,
              {{"objectClass", {"top", "organizationalUnit"}}, {"ou", {ou}}}});
     }

@@ -61,6 +61,12 @@ public:
                                            const std::optional<std::string>& owner_dn) const;
     const std::set<std::string>& managed_device_attributes() const { return device_managed_; }
 
+    // A role's group: cn = the grant's label ("dashboard/admin"), the mapping's group class,
+    // these member DNs. nullopt when roles are not mirrored.
+    std::optional<ldap_entry> role_entry(const std::string& label,
+                                         std::vector<std::string> member_dns) const;
+    std::string role_dn(const std::string& label) const;
+
     // The user ids a resource refers to through as_user_dn rules (its manager).
     std::vector<std::string> referenced_users(const nlohmann::json& resource) const;
 

@@ -47,7 +47,10 @@ struct attribute_rule {
 struct mapping {
     std::string people_base;
     std::string groups_base;
-    std::string roles_base;  // roles are not mirrored yet
+    // Effective access as groups: one entry per grant ("dashboard/admin", or "dashboard" for
+    // access without a role) whose members are every user holding it, directly or through
+    // groups; "" turns it off. The OU must exist.
+    std::string roles_base;
     // Devices (the admin API's device view) as RFC 4519 `device` entries, cn=<device id>;
     // "" turns device mirroring off. The OU must exist, like the people and group OUs.
     std::string devices_base;
