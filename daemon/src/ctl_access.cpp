@@ -6,6 +6,7 @@
 
 #include "scimsync/daemon/admin_client.hpp"
 #include "scimsync/daemon/scim_service.hpp"
+#include "scimsync/policies/policy.hpp"
 
 namespace scimsync::daemon::ctl {
 
@@ -22,18 +23,7 @@ void say(const std::string& line) {
 }
 
 std::string escape_segment(std::string_view s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '@') {
-            out.push_back(char(c));
-        } else {
-            out.push_back('%');
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        }
-    }
-    return out;
+    return policies::url_escape(s);
 }
 
 struct reply {

@@ -321,21 +321,6 @@ std::string json_escaped(const std::string& s) {
     return quoted.substr(1, quoted.size() - 2);
 }
 
-std::string url_escaped(const std::string& s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '@') {
-            out.push_back(char(c));
-        } else {
-            out.push_back('%');
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        }
-    }
-    return out;
-}
-
 std::string primary_email(const json& user) {
     if (!user.is_object()) return {};
     const auto emails = user.find("emails");
@@ -347,6 +332,21 @@ std::string primary_email(const json& user) {
 }
 
 }  // namespace
+
+std::string url_escape(std::string_view text) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '@') {
+            out.push_back(char(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
 
 std::string unknown_placeholder(std::string_view text) {
     static const std::set<std::string, std::less<>> known{
@@ -391,7 +391,7 @@ std::string render_template(std::string_view text, const decision& d, bool url) 
         if (it == values.end())
             out.append(text.substr(open, close + 2 - open));  // validated at start-up
         else
-            out += url ? url_escaped(it->second) : json_escaped(it->second);
+            out += url ? url_escape(it->second) : json_escaped(it->second);
         pos = close + 2;
     }
     out.append(text.substr(pos));

@@ -63,12 +63,7 @@ struct access_fixture {
         start();
     }
 
-    process_output ctl(std::vector<std::string> args) {
-        std::vector<std::string> all{"--socket", (dir.path() / "admin.sock").string(), "--data-dir",
-                                     (dir.path() / "data").string()};
-        all.insert(all.end(), args.begin(), args.end());
-        return run_binary("scimsyncctl", all);
-    }
+    process_output ctl(std::vector<std::string> args) { return daemon->ctl(std::move(args)); }
 
     json ctl_json(std::vector<std::string> args) {
         args.push_back("--json");

@@ -288,7 +288,8 @@ std::optional<exit_status> daemon_process::stop(std::chrono::milliseconds timeou
 
 process_output daemon_process::ctl(std::vector<std::string> args,
                                    std::chrono::milliseconds timeout) const {
-    args.insert(args.begin(), {"--socket", options_.admin_socket.string()});
+    args.insert(args.begin(), {"--socket", options_.admin_socket.string(), "--data-dir",
+                               options_.data_dir.string()});
     return run_binary("scimsyncctl", std::move(args), timeout);
 }
 

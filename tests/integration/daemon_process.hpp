@@ -133,7 +133,8 @@ public:
     // SIGTERM, then waits for the exit; nullopt if it did not exit within the timeout.
     std::optional<exit_status> stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
-    // Runs `scimsyncctl --socket <admin socket> ARGS...` to completion.
+    // Runs `scimsyncctl --socket <admin socket> --data-dir <data dir> ARGS...` to completion:
+    // commands for the running daemon and the offline log commands alike.
     process_output ctl(std::vector<std::string> args,
                        std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
 

@@ -107,12 +107,7 @@ struct policy_fixture {
         start();
     }
 
-    process_output ctl(std::vector<std::string> args) {
-        std::vector<std::string> all{"--socket", (dir.path() / "admin.sock").string(), "--data-dir",
-                                     (dir.path() / "data").string()};
-        all.insert(all.end(), args.begin(), args.end());
-        return run_binary("scimsyncctl", all);
-    }
+    process_output ctl(std::vector<std::string> args) { return daemon->ctl(std::move(args)); }
     json ctl_json(std::vector<std::string> args) {
         args.push_back("--json");
         auto r = ctl(args);
@@ -492,9 +487,7 @@ TEST_CASE("an https connector checks the server's certificate against the config
     REQUIRE(r.status == 201);
     // The trusted call went through TLS; the other one is refused by the handshake (the
     // system's CAs do not know this certificate) and retried, reported once.
-    auto dump = [&] {
-        return daemon.ctl({"--data-dir", o.resolved().data_dir.string(), "log", "dump"}).out;
-    };
+    auto dump = [&] { return daemon.ctl({"log", "dump"}).out; };
     REQUIRE(
         eventually([&] { return dump().find("\"type\":\"PolicyFailed\"") != std::string::npos; }));
     auto ok = stub.succeeded();

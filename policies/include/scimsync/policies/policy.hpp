@@ -136,6 +136,10 @@ private:
     std::map<std::string, nlohmann::json> gone_;  // users the current event deletes, as they were
 };
 
+// Percent-encodes everything but RFC 3986 unreserved characters (and '@'): a URL path
+// segment or query value.
+std::string url_escape(std::string_view text);
+
 // The first {{placeholder}} in `text` that render_template does not know, or "".
 std::string unknown_placeholder(std::string_view text);
 
