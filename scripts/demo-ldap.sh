@@ -84,17 +84,9 @@ ou: groups
 dn: ou=disabled,dc=example,dc=com
 objectClass: organizationalUnit
 ou: disabled
-
-dn: ou=devices,dc=example,dc=com
-objectClass: organizationalUnit
-ou: devices
-
-dn: ou=roles,dc=example,dc=com
-objectClass: organizationalUnit
-ou: roles
 LDIF
   fi
-  # Demo directories made before devices and roles were mirrored lack their OUs.
+  # Devices and roles: also for demo directories made before they were mirrored.
   for ou in devices roles; do
     if ! ldapsearch -x -H "$url" -D cn=admin,dc=example,dc=com -w "$password" -b "ou=$ou,dc=example,dc=com" -s base >/dev/null 2>&1; then
       printf 'dn: ou=%s,dc=example,dc=com\nobjectClass: organizationalUnit\nou: %s\n' "$ou" "$ou" |

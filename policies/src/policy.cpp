@@ -159,13 +159,10 @@ std::string id_of(const model::resource_state& r) {
 
 }  // namespace
 
-bool engine::in_population(std::size_t p, const std::string& user_id) const {
+bool engine::in_population(std::size_t p, const std::string& user_id, const json& resource) const {
     const auto& def = config_.populations[p];
     const auto& c = *compiled_[p];
-    if (c.filter) {
-        const auto* u = dir_.user(user_id);
-        return u != nullptr && c.filter->matches(json::parse(u->json));
-    }
+    if (c.filter) return c.filter->matches(resource);
     if (!c.resolved) {
         c.resolved = true;
         c.group_id.reset();
@@ -272,13 +269,28 @@ el::result<std::vector<decision>> engine::apply(const el::event& e) {
         users_under(subject, affected);                     // after: members the event brought
     }
     if (affected.empty()) return out;
-    std::vector<std::string> users(affected.begin(), affected.end());
-    std::sort(users.begin(), users.end());
+    // Each affected user's resource, parsed once for every population.
+    struct affected_user {
+        std::string id;
+        bool exists = false;
+        bool active = false;
+        json resource;
+    };
+    std::vector<affected_user> users;
+    for (const auto& id : affected) {
+        affected_user a{id};
+        if (const auto* state = dir_.user(id)) {
+            a.exists = true;
+            a.resource = json::parse(state->json);
+            a.active = active_of(a.resource);
+        }
+        users.push_back(std::move(a));
+    }
+    std::sort(users.begin(), users.end(),
+              [](const affected_user& a, const affected_user& b) { return a.id < b.id; });
     for (std::size_t p = 0; p < config_.populations.size(); ++p) {
-        for (const auto& u : users) {
-            const auto* state = dir_.user(u);
-            const bool active = state != nullptr && active_of(json::parse(state->json));
-            const bool now = active && in_population(p, u);
+        for (const auto& [u, exists, active, resource] : users) {
+            const bool now = active && in_population(p, u, resource);
             const bool was = members_[p].contains(u);
             if (now == was) continue;
             if (now) {
@@ -290,9 +302,7 @@ el::result<std::vector<decision>> engine::apply(const el::event& e) {
                 out.push_back(make(p, u, trigger, e.seq.value));
             } else {
                 members_[p].erase(u);
-                const std::string trigger = state == nullptr ? "deleted"
-                                            : !active        ? "deactivated"
-                                                             : "left";
+                const std::string trigger = !exists ? "deleted" : !active ? "deactivated" : "left";
                 out.push_back(make(p, u, trigger, e.seq.value));
             }
         }

@@ -123,7 +123,9 @@ public:
     std::vector<decision> preview(std::string_view user_id) const;
 
 private:
-    bool in_population(std::size_t p, const std::string& user_id) const;
+    // Is the user (whose stored resource is `resource`) in population `p`?
+    bool in_population(std::size_t p, const std::string& user_id,
+                       const nlohmann::json& resource) const;
     void users_under(const std::string& group_id, std::unordered_set<std::string>& out) const;
     decision make(std::size_t p, const std::string& user_id, const std::string& trigger,
                   std::uint64_t seq) const;
