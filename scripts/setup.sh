@@ -13,6 +13,7 @@ packages=(
   libldap-dev             # OpenLDAP client for the directory bridge
   librdkafka-dev          # Kafka backend of the log (and its mock cluster for tests)
   libcli11-dev            # command-line parsing for scimsyncd and scimsyncctl
+  libgoogle-perftools-dev # tcmalloc (minimal) for scimsyncd: faster small allocations
   libtomlplusplus-dev     # configuration file (TOML, errors with line and column)
   catch2                  # unit and integration tests (v2, run by ctest)
   slapd ldap-utils        # real OpenLDAP server and clients for tests and the demo

@@ -201,6 +201,13 @@ public:
         std::shared_lock lk(mu_);
         return fn(inner_.dir());
     }
+    // Runs `fn(directory&)` under the unique lock; for changes that do not alter what the
+    // directory holds (capacity).
+    template <class F>
+    void mutate(F&& fn) {
+        std::unique_lock lk(mu_);
+        fn(inner_.mutable_dir());
+    }
 
 private:
     mutable std::shared_mutex mu_;
@@ -1452,10 +1459,13 @@ el::result<void> scim_service::start() {
     ro.on_applied = [p = impl_.get()](el::seq_no s) { p->on_applied(s); };
     impl_->runner = std::make_unique<el::projector_runner>(impl_->log, impl_->read, std::move(ro));
     if (auto r = impl_->runner->start(); !r) return r;
-    // The write model starts equal to the read model: nothing is in flight yet.
-    impl_->read.read([&](const model::directory& d) {
+    // The write model starts equal to the read model: nothing is in flight yet. Both get room
+    // to grow by half again (at least 100,000 users) before an index rehashes, which would
+    // stop writes (write model) or reads (read model) for as long as it takes.
+    impl_->read.mutate([&](model::directory& d) {
+        d.reserve_headroom(std::max<std::size_t>(d.user_count() / 2, 100'000),
+                           std::max<std::size_t>(d.group_count() / 2, 10'000));
         impl_->write = d;
-        return 0;
     });
     impl_->on_applied(impl_->runner->applied());
     return {};

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -137,6 +138,7 @@ result<bool> projector_runner::start_background_snapshot_locked() {
         reap_background_snapshot(false);
         if (child_pid_ != 0) return false;
     }
+    if (std::chrono::steady_clock::now() < next_background_) return false;
     since_snapshot_ = 0;
     const seq_no at = projector_.checkpoint();
     if (at.value == 0) return false;
@@ -219,6 +221,13 @@ void projector_runner::reap_background_snapshot(bool block) {
                   ? "the snapshot writer was killed by signal " + std::to_string(WTERMSIG(status))
                   : "the snapshot writer failed";
     background_done_.fetch_add(1);
+    {
+        const auto now = std::chrono::steady_clock::now();
+        const double share = std::clamp(options_.snapshot_cpu_share, 0.01, 1.0);
+        next_background_ =
+            now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      (now - child_started_) * (1.0 / share - 1.0));
+    }
     if (!options_.notice) return;
     if (!why.empty()) {
         options_.notice("snapshot of " + projector_.name() + " failed: " + why);

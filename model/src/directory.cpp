@@ -634,6 +634,15 @@ bool same(const resource_state& a, const resource_state& b) {
 }
 }  // namespace
 
+void directory::reserve_headroom(std::size_t users, std::size_t groups) {
+    users_.reserve(users_.size() + users);
+    user_by_name_.reserve(user_by_name_.size() + users);
+    user_by_external_.reserve(user_by_external_.size() + users);
+    groups_.reserve(groups_.size() + groups);
+    group_by_name_.reserve(group_by_name_.size() + groups);
+    group_by_external_.reserve(group_by_external_.size() + groups);
+}
+
 bool directory::operator==(const directory& o) const {
     if (users_.size() != o.users_.size() || groups_.size() != o.groups_.size() ||
         provisioning_enabled_ != o.provisioning_enabled_ || members_ != o.members_ ||

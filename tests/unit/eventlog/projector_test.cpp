@@ -282,6 +282,47 @@ TEST_CASE("a background snapshot is written by a child while the runner keeps ap
     REQUIRE(from_snapshot.per_stream == p.inner.per_stream);
 }
 
+TEST_CASE("after a background snapshot the next one waits so that snapshots stay within their share of a core",
+          "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    opt.snapshot_every_events = 5;
+    opt.snapshot_in_background = true;
+    opt.snapshot_cpu_share = 0.001;  // a child that took d holds the next back for 999 d
+    gated_projector p;
+    p.gate = dir.path() / "gate";
+    REQUIRE(::mkfifo(p.gate.c_str(), 0600) == 0);
+    el::projector_runner runner(*log, p, opt);
+    REQUIRE(runner.start().has_value());
+    REQUIRE(log->append(sample_batch(1, 5)).has_value());  // the 5th event forks the writer
+    REQUIRE(runner.wait_until(el::seq_no{5}, soon()));
+    // The child waits on the gate; while it does, some wall time passes by construction:
+    // releasing it only after more events were applied makes d at least that long.
+    REQUIRE(log->append(sample_batch(6, 5)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{10}, soon()));
+    {
+        std::ofstream release(p.gate);
+        release << 'x';
+    }
+    fs::remove(p.gate);  // a later child would not wait: snapshot() gives nullopt at once
+    // The runner collects the child when an event arrives after it exited.
+    std::uint64_t next = 11;
+    const auto deadline = soon();
+    while (runner.background_snapshots_done() == 0 && std::chrono::steady_clock::now() < deadline) {
+        REQUIRE(log->append(sample_batch(next, 1)).has_value());
+        REQUIRE(runner.wait_until(el::seq_no{next}, soon()));
+        ++next;
+    }
+    REQUIRE(runner.background_snapshots_done() == 1);
+    // Far more than snapshot_every_events later, still no second snapshot.
+    REQUIRE(log->append(sample_batch(next, 30)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{next + 29}, soon()));
+    runner.stop();  // would wait for, and count, a second child
+    REQUIRE(runner.background_snapshots_done() == 1);
+}
+
 TEST_CASE("a background snapshot that cannot be written is reported and the runner goes on",
           "[eventlog][projector]") {
     temp_dir dir;

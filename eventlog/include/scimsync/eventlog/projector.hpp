@@ -85,6 +85,12 @@ struct runner_options {
     // on, the projector's snapshot() must only read its own state: the child has no other
     // threads, so it must not wait for a lock another thread may have held at the fork.
     bool snapshot_in_background = false;
+    // Background snapshots busy at most about this share of one core over time: after a
+    // child that took d, the next one starts no sooner than d * (1 / share - 1) after it
+    // ended. Serialising a million users takes 20-40 s of a core; during a bulk import at
+    // thousands of writes per second, "every N events" alone would keep a child writing all
+    // the time on a two-core machine. Start-up replays longer only by what arrived meanwhile.
+    double snapshot_cpu_share = 0.1;
     const upcaster* upcast = nullptr;
     std::function<void(const std::string&)> notice;
     // Called on the runner's thread after it applied events up to and including the given seq
@@ -147,6 +153,7 @@ private:
     seq_no child_at_;
     std::chrono::steady_clock::time_point child_started_;
     std::chrono::steady_clock::duration child_fork_{};
+    std::chrono::steady_clock::time_point next_background_{};  // snapshot_cpu_share's gate
     std::atomic<std::uint64_t> background_done_{0};
     std::thread thread_;
 };

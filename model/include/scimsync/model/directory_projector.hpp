@@ -28,6 +28,8 @@ public:
     }
 
     const directory& dir() const { return dir_; }
+    // For changes that leave the folded state as it is (e.g. reserve_headroom).
+    directory& mutable_dir() { return dir_; }
 
 private:
     directory dir_;
