@@ -67,6 +67,12 @@ public:
 
     // Stops accepting appends, completes what is queued, and makes it durable.
     virtual void close() = 0;
+
+    // True when this process is the log's only writer (file_log), so a writer can decide a
+    // command against its own state and know that nothing else was appended in between. False
+    // when several processes append to one log (kafka_log): conflicts are then decided by
+    // readers in log order, and a writer learns the outcome by reading its events back.
+    virtual bool single_writer() const { return true; }
 };
 
 }  // namespace scimsync::eventlog
