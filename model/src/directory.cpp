@@ -51,6 +51,7 @@ struct directory::user_fact {
     std::string external_id;
     bool password_given = false;  // password_hash present (string or null)
     std::optional<std::string> password_hash;
+    std::optional<nlohmann::json> expect;  // preconditions (multi-writer logs only)
 };
 
 namespace {
@@ -64,6 +65,7 @@ std::optional<std::string> canonical_string(std::string_view token) {
 }  // namespace
 
 el::result<void> directory::apply(const el::event& e) {
+    last_void_.clear();
     const auto* type = catalogue().find(e.type);
     if (type == nullptr) return malformed(e, "unknown event type");
     if (type->stream_kind == "User") {
@@ -82,6 +84,8 @@ el::result<void> directory::apply(const el::event& e) {
                 } else if (m.key == "password_hash") {
                     f.password_given = true;
                     if (m.value.front() == '"') f.password_hash = json_text::string_value(m.value);
+                } else if (m.key == "expect") {
+                    f.expect = json::parse(m.value, nullptr, false);
                 }
             }
             if (fast && e.type != names::user_deleted) {
@@ -117,6 +121,7 @@ el::result<void> directory::apply(const el::event& e) {
                 f.password_given = true;
                 if (ph->is_string()) f.password_hash = ph->get<std::string>();
             }
+            if (auto ex = data.find("expect"); ex != data.end()) f.expect = *ex;
         }
         if (f.id.empty()) return malformed(e, "data is not an object with an id");
         return apply_user(e, std::move(f));
@@ -202,8 +207,71 @@ const std::map<std::string, std::vector<std::string>>* directory::ldap_attribute
     return it == ldap_owned_.end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// An event's "expect" member: the state it was decided against. Written only on logs with
+// several writers (DESIGN.md invariant 4: order decides conflicts); events without it are
+// applied as they are, because a single writer decided them before appending.
+struct expectation {
+    bool present = false;
+    std::optional<std::uint64_t> version;  // the resource's version; 0 = it does not exist
+};
+
+std::optional<expectation> read_expect(const std::optional<json>& ex) {
+    expectation out;
+    if (!ex) return out;
+    if (!ex->is_object()) return std::nullopt;
+    out.present = true;
+    if (auto v = ex->find("version"); v != ex->end()) {
+        if (!v->is_number_unsigned()) return std::nullopt;
+        out.version = v->get<std::uint64_t>();
+    }
+    return out;
+}
+
+// Why a resource's current version (0: none) does not meet the expectation, or "".
+std::string version_mismatch(const expectation& x, bool creating, std::uint64_t current,
+                             const std::string& what) {
+    if (!x.present) return "";
+    if (x.version) {
+        if (*x.version == current) return "";
+        if (current == 0) return what + " no longer exists";
+        if (*x.version == 0) return what + " already exists";
+        return what + " is at version " + std::to_string(current) + ", not " +
+               std::to_string(*x.version);
+    }
+    if (creating && current != 0) return what + " already exists";
+    if (!creating && current == 0) return what + " does not exist";
+    return "";
+}
+
+}  // namespace
+
 el::result<void> directory::apply_user(const el::event& e, user_fact f) {
     const std::string& id = f.id;
+    const auto x = read_expect(f.expect);
+    if (!x) return malformed(e, "expect is not an object with an unsigned version");
+    if (x->present) {
+        const auto* current = user(id);
+        const bool creating = e.type == names::user_created;
+        std::string why = version_mismatch(*x, creating, current ? current->version : 0,
+                                           "User " + id);
+        if (why.empty() && e.type != names::user_deleted) {
+            if (const auto* other = user_by_name(f.user_name); other != nullptr && other != current)
+                why = "userName \"" + f.user_name + "\" is already taken";
+            const std::string& client = current ? owner(*current) : e.actor;
+            if (const auto* other = f.external_id.empty()
+                                        ? nullptr
+                                        : user_by_external_id(client, f.external_id);
+                why.empty() && other != nullptr && other != current)
+                why = "externalId \"" + f.external_id + "\" is already used by another User of "
+                      "this client";
+        }
+        if (!why.empty()) {
+            last_void_ = why;
+            return {};
+        }
+    }
     if (e.type == names::user_deleted) {
         auto it = users_.find(id);
         if (it == users_.end()) return {};
@@ -241,6 +309,29 @@ std::uint32_t directory::intern_owner(const std::string& actor) {
 
 el::result<void> directory::apply_group(const el::event& e, const json& data) {
     const std::string id = data["id"];
+    const auto x = read_expect(data.contains("expect") ? std::optional<json>(data["expect"])
+                                                       : std::nullopt);
+    if (!x) return malformed(e, "expect is not an object with an unsigned version");
+    if (x->present) {
+        const auto* current = group(id);
+        std::string why = version_mismatch(*x, e.type == names::group_created,
+                                           current ? current->version : 0, "Group " + id);
+        const auto res = data.find("resource");
+        if (why.empty() && res != data.end() && res->is_object()) {
+            const std::string name = string_at(*res, "displayName");
+            const std::string ext = string_at(*res, "externalId");
+            if (const auto* other = group_by_name(name); other != nullptr && other != current)
+                why = "displayName \"" + name + "\" is already taken";
+            const std::string& client = current ? owner(*current) : e.actor;
+            if (const auto* other = ext.empty() ? nullptr : group_by_external_id(client, ext);
+                why.empty() && other != nullptr && other != current)
+                why = "externalId \"" + ext + "\" is already used by another Group of this client";
+        }
+        if (!why.empty()) {
+            last_void_ = why;
+            return {};
+        }
+    }
     if (e.type == names::group_deleted) {
         auto it = groups_.find(id);
         if (it == groups_.end()) return {};
@@ -269,9 +360,13 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
             return malformed(e, "added and removed must be arrays");
         for (const auto& r : removed)
             if (r.is_string()) remove_member(id, r.get<std::string>());
-        for (const auto& a : added)
-            if (a.is_object() && a.contains("value"))
-                add_member(id, {string_at(a, "value"), a.value("type", std::string("User"))});
+        for (const auto& a : added) {
+            if (!a.is_object() || !a.contains("value")) continue;
+            member_ref m{string_at(a, "value"), a.value("type", std::string("User"))};
+            // Another writer may have deleted the member since this change was decided.
+            if (x->present && !member_exists(m)) continue;
+            add_member(id, m);
+        }
         ++it->second.version;
         it->second.last_modified = e.time;
         return {};
@@ -296,9 +391,12 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
     groups_[id] = std::move(g);
     if (e.type == names::group_created) {
         members_.try_emplace(id);
-        for (const auto& m : data.value("members", json::array()))
-            if (m.is_object() && m.contains("value"))
-                add_member(id, {string_at(m, "value"), m.value("type", std::string("User"))});
+        for (const auto& m : data.value("members", json::array())) {
+            if (!m.is_object() || !m.contains("value")) continue;
+            member_ref ref{string_at(m, "value"), m.value("type", std::string("User"))};
+            if (x->present && !member_exists(ref)) continue;
+            add_member(id, ref);
+        }
     }
     return {};
 }
@@ -339,6 +437,10 @@ void directory::unindex_group(const std::string& id, const group_state& g) {
         it != group_by_name_.end() && it->second == id)
         group_by_name_.erase(it);
     unindex_external(group_by_external_, g.external_id, id);
+}
+
+bool directory::member_exists(const member_ref& m) const {
+    return m.type == "Group" ? group(m.value) != nullptr : user(m.value) != nullptr;
 }
 
 void directory::add_member(const std::string& group_id, const member_ref& m) {

@@ -1,5 +1,7 @@
 #include "scimsync/model/events.hpp"
 
+#include "scimsync/eventlog/kafka_log.hpp"
+
 namespace scimsync::model {
 
 namespace el = scimsync::eventlog;
@@ -55,7 +57,7 @@ el::result<void> event_catalogue::validate(const el::event& e) const {
     const bool stream_ok = t->singleton ? e.stream == t->stream_kind
                                         : e.stream.size() > t->stream_kind.size() + 1 &&
                                               e.stream.starts_with(t->stream_kind + "/");
-    if (!stream_ok)
+    if (!t->stream_kind.empty() && !stream_ok)  // an empty kind stands in for any stream
         return el::fail(el::errc::invalid_argument, e.type + " belongs on a \"" +
                                                         t->stream_pattern() + "\" stream, not \"" +
                                                         e.stream + "\"");
@@ -187,6 +189,20 @@ const event_catalogue& catalogue() {
                false,
                "an operator resumed removal actions; held decisions are carried out",
                {}});
+        // Written or handed out by the Kafka backend of the log (eventlog/kafka_log.hpp);
+        // nothing folds them.
+        c.add({std::string(eventlog::log_checkpoint_type),
+               1,
+               "Log",
+               true,
+               "the hash-chain head a daemon computed after seq; readers check it",
+               {"head", "seq"}});
+        c.add({std::string(eventlog::log_void_type),
+               1,
+               "",
+               false,
+               "stands in for an event of an append that is not whole in the log; no effect",
+               {"reason", "type"}});
         return c;
     }();
     return standard;

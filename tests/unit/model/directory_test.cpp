@@ -369,3 +369,105 @@ TEST_CASE("attributes LDAP owns are folded into the user's view; repaired ones a
     REQUIRE(d.apply(ev("UserDeleted", "User/u1", {{"id", "u1"}})));
     CHECK(d.ldap_attributes("u1") == nullptr);
 }
+
+namespace {
+
+// The same event with the preconditions a writer on a multi-writer log adds.
+el::event expecting(el::event e, json expect) {
+    auto data = json::parse(e.data);
+    data["expect"] = std::move(expect);
+    e.data = data.dump();
+    return e;
+}
+
+el::event user_replaced(const std::string& id, const std::string& name) {
+    return ev("UserReplaced", "User/" + id,
+              {{"id", id}, {"resource", {{"id", id}, {"userName", name}}}});
+}
+
+}  // namespace
+
+TEST_CASE("a create whose userName another user took earlier in the log voids when it carries "
+          "preconditions",
+          "[model][directory][conflict]") {
+    directory d;
+    apply_all(d, {user_created("u1", "bjensen")});
+    REQUIRE(d.last_void().empty());
+    apply_all(d, {expecting(user_created("u2", "BJENSEN"), json::object())});
+    REQUIRE_THAT(d.last_void(), Catch::Contains("userName \"BJENSEN\" is already taken"));
+    REQUIRE(d.user("u2") == nullptr);
+    REQUIRE(d.user_by_name("bjensen")->json.find("\"u1\"") != std::string::npos);
+    // The next event's verdict is its own.
+    apply_all(d, {expecting(user_created("u3", "other"), json::object())});
+    REQUIRE(d.last_void().empty());
+    REQUIRE(d.user("u3") != nullptr);
+}
+
+TEST_CASE("an externalId is unique per client for events with preconditions, not across clients",
+          "[model][directory][conflict]") {
+    directory d;
+    auto first = user_created("u1", "a", "ext-1");
+    first.actor = "token:okta";
+    apply_all(d, {first});
+    auto same_client = expecting(user_created("u2", "b", "ext-1"), json::object());
+    same_client.actor = "token:okta";
+    apply_all(d, {same_client});
+    REQUIRE_THAT(d.last_void(), Catch::Contains("externalId \"ext-1\""));
+    auto other_client = expecting(user_created("u3", "c", "ext-1"), json::object());
+    other_client.actor = "token:entra";
+    apply_all(d, {other_client});
+    REQUIRE(d.last_void().empty());
+}
+
+TEST_CASE("a replace that expects a version the user has left voids and changes nothing",
+          "[model][directory][conflict]") {
+    directory d;
+    apply_all(d, {user_created("u1", "bjensen"), user_replaced("u1", "bjensen2")});
+    REQUIRE(d.user("u1")->version == 2);
+    apply_all(d, {expecting(user_replaced("u1", "from-a-stale-read"), {{"version", 1}})});
+    REQUIRE_THAT(d.last_void(), Catch::Contains("at version 2, not 1"));
+    REQUIRE(d.user("u1")->user_name == "bjensen2");
+    REQUIRE(d.user("u1")->version == 2);
+    apply_all(d, {expecting(user_replaced("u1", "bjensen3"), {{"version", 2}})});
+    REQUIRE(d.last_void().empty());
+    REQUIRE(d.user("u1")->version == 3);
+}
+
+TEST_CASE("a replace of a user another writer deleted voids instead of bringing it back",
+          "[model][directory][conflict]") {
+    directory d;
+    apply_all(d, {user_created("u1", "bjensen"), ev("UserDeleted", "User/u1", {{"id", "u1"}})});
+    apply_all(d, {expecting(user_replaced("u1", "bjensen"), json::object())});
+    REQUIRE_THAT(d.last_void(), Catch::Contains("does not exist"));
+    REQUIRE(d.user("u1") == nullptr);
+    // Without preconditions (a single writer decided it) the event is applied as written.
+    apply_all(d, {user_replaced("u1", "bjensen")});
+    REQUIRE(d.last_void().empty());
+    REQUIRE(d.user("u1") != nullptr);
+}
+
+TEST_CASE("a group with a taken displayName voids, and added members that no longer exist are "
+          "skipped",
+          "[model][directory][conflict]") {
+    directory d;
+    apply_all(d, {group_created("g1", "Staff"), user_created("u1", "a")});
+    apply_all(d, {expecting(group_created("g2", "staff"), json::object())});
+    REQUIRE_THAT(d.last_void(), Catch::Contains("displayName \"staff\" is already taken"));
+    REQUIRE(d.group("g2") == nullptr);
+    apply_all(d, {expecting(members_changed("g1",
+                                            json::array({{{"value", "u1"}, {"type", "User"}},
+                                                         {{"value", "gone"}, {"type", "User"}}}),
+                                            json::array()),
+                            json::object())});
+    REQUIRE(d.last_void().empty());
+    REQUIRE(d.members("g1")->size() == 1);
+    REQUIRE(d.members("g1")->count("u1") == 1);
+}
+
+TEST_CASE("preconditions that are not an object with an unsigned version are malformed",
+          "[model][directory][conflict]") {
+    directory d;
+    auto r = d.apply(expecting(user_created("u1", "a"), {{"version", "one"}}));
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE_THAT(r.error().message, Catch::Contains("expect"));
+}

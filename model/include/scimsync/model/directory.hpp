@@ -86,6 +86,11 @@ public:
     // error; events of types the directory does not fold are ignored. Malformed data is an
     // error naming the seq (fail closed: the projector stops rather than skip it).
     eventlog::result<void> apply(const eventlog::event& e);
+    // Why the last apply() had no effect, or "" when it took effect. An event voids when the
+    // preconditions it carries ("expect", written on logs with several writers) do not hold at
+    // its position in the log: the resource's version, its existence, uniqueness of userName,
+    // displayName and externalId per client. Every reader of the log reaches the same verdict.
+    const std::string& last_void() const { return last_void_; }
 
     const user_state* user(std::string_view id) const;
     const user_state* user_by_name(std::string_view user_name) const;  // case-insensitive
@@ -149,6 +154,7 @@ private:
     void index_group(const std::string& id, const group_state& g);
     void unindex_group(const std::string& id, const group_state& g);
     void add_member(const std::string& group_id, const member_ref& m);
+    bool member_exists(const member_ref& m) const;
     void remove_member(const std::string& group_id, const std::string& member_id);
     void drop_memberships_of(const std::string& member_id, eventlog::utc_time when);
 
@@ -171,6 +177,7 @@ private:
     std::unordered_map<std::string, std::map<std::string, std::vector<std::string>>> ldap_owned_;
     bool provisioning_enabled_ = true;
     access_state access_;
+    std::string last_void_;  // not part of the state: describes the last apply() only
 };
 
 std::string lower(std::string_view s);

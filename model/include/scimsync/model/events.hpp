@@ -19,7 +19,7 @@ namespace scimsync::model {
 struct event_type {
     std::string name;                   // e.g. "UserCreated"
     std::uint16_t version = 1;          // the schema version this build writes
-    std::string stream_kind;            // streams are "<stream_kind>/<id>"...
+    std::string stream_kind;            // streams are "<stream_kind>/<id>"... ("": any stream)
     bool singleton = false;             // ...or exactly "<stream_kind>" when there is one
     std::string summary;                // one line, for docs and `log stats`
     std::vector<std::string> required;  // top-level keys `data` must have
