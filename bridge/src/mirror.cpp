@@ -690,6 +690,13 @@ struct mirror::impl {
                 }
             }
             if (auto r = dir.apply(e); !r) return r;
+            // Void (another writer's change came first): nothing to mirror.
+            if (dir.last_void().kind != model::directory::void_kind::none) return {};
+            // Members the directory skipped (deleted meanwhile) are not added either.
+            const auto* now = dir.members(id);
+            std::erase_if(changes, [&](const auto& c) {
+                return c.second && (now == nullptr || !now->contains(c.first));
+            });
             const auto git = dn_of.find(id);
             if (git == dn_of.end()) return {};
             const std::size_t before = ldap_members[id];

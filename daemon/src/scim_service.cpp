@@ -183,8 +183,26 @@ public:
     }
     el::result<void> apply(const el::event& e) override {
         std::unique_lock lk(mu_);
-        return inner_.apply(e);
+        auto r = inner_.apply(e);
+        if (r && inner_.dir().last_void().kind != model::directory::void_kind::none) {
+            voids_.emplace(e.seq.value, inner_.dir().last_void());
+            // Only writers waiting for their own events look these up, right after the apply.
+            while (voids_.size() > max_voids) voids_.erase(voids_.begin());
+        }
+        return r;
     }
+    // The verdict on the first event in [first, last] that had no effect, if any.
+    std::optional<model::directory::void_verdict> void_in(std::uint64_t first,
+                                                          std::uint64_t last) const {
+        std::shared_lock lk(mu_);
+        auto it = voids_.lower_bound(first);
+        if (it == voids_.end() || it->first > last) return std::nullopt;
+        return it->second;
+    }
+    // Holds the read model steady (shared) for a command decided against it; while the lock is
+    // held, held_dir() may be used.
+    std::shared_lock<std::shared_mutex> hold() const { return std::shared_lock(mu_); }
+    const model::directory& held_dir() const { return inner_.dir(); }
     std::optional<std::string> snapshot() const override {
         // Also runs in the background snapshot's child, where the lock is this process's copy:
         // readers may have held it shared at the fork, never a writer (the runner forks).
@@ -210,9 +228,15 @@ public:
     }
 
 private:
+    static constexpr std::size_t max_voids = 10'000;
     mutable std::shared_mutex mu_;
     model::directory_projector inner_;
+    std::map<std::uint64_t, model::directory::void_verdict> voids_;  // seq -> verdict
 };
+
+// Answers owed at once by a command holding the read model (multi-writer logs): they read the
+// read model, so they run when the command's lock is released (see command_lock).
+thread_local std::vector<std::function<void()>>* deferred_while_held = nullptr;
 
 // Who a write comes from: an identity provider over SCIM, or an administrator through the admin
 // API (same handlers under /admin/v1); the event's source and actor.
@@ -236,7 +260,51 @@ struct scim_service::impl {
     std::unique_ptr<el::projector_runner> runner;
 
     std::mutex cmd_mu;       // serialises validation + submission (= log order)
-    model::directory write;  // every submitted event folded in (guarded by cmd_mu)
+    // Single writer (file log): every submitted event is folded into `write` at once, and
+    // commands are decided against it. Several writers (Kafka): another daemon's events are
+    // not known until read back, so commands are decided against the read model and carry
+    // their preconditions in the events; the log's order decides, and the writer reads the
+    // verdict back (model::directory::last_void). `write` stays empty then.
+    const bool single_writer;
+    model::directory write;  // guarded by cmd_mu
+
+    // The state commands are decided against; call only under a command_lock.
+    const model::directory& model() const { return single_writer ? write : read.held_dir(); }
+
+    // Serialises commands and, on a multi-writer log, holds the read model steady while a
+    // command is decided against it. Answers that would read the read model at once wait
+    // until the lock is released.
+    class command_lock {
+    public:
+        explicit command_lock(impl& s) : s_(s), cmd_(s.cmd_mu, std::defer_lock) { lock(); }
+        ~command_lock() { unlock(); }
+        command_lock(const command_lock&) = delete;
+        command_lock& operator=(const command_lock&) = delete;
+        void lock() {
+            cmd_.lock();
+            if (!s_.single_writer) {
+                view_ = s_.read.hold();
+                deferred_while_held = &deferred_;
+            }
+        }
+        void unlock() {
+            if (!cmd_.owns_lock()) return;
+            if (view_.owns_lock()) {
+                view_.unlock();
+                deferred_while_held = nullptr;
+            }
+            cmd_.unlock();
+            auto run = std::move(deferred_);
+            deferred_.clear();
+            for (auto& fn : run) fn();
+        }
+
+    private:
+        impl& s_;
+        std::unique_lock<std::mutex> cmd_;
+        std::shared_lock<std::shared_mutex> view_;
+        std::vector<std::function<void()>> deferred_;
+    };
 
     std::mutex wait_mu;
     std::uint64_t applied = 0;
@@ -245,7 +313,8 @@ struct scim_service::impl {
     std::mutex used_mu;
     std::map<std::string, el::utc_time> last_used;  // token id -> last successful use (memory only)
 
-    impl(el::log& l, scim_options o) : log(l), opt(std::move(o)) {}
+    impl(el::log& l, scim_options o)
+        : log(l), opt(std::move(o)), single_writer(l.single_writer()) {}
 
     void notice(const std::string& s) const {
         if (opt.notice) opt.notice(s);
@@ -272,6 +341,7 @@ struct scim_service::impl {
                 return;
             }
         }
+        if (deferred_while_held != nullptr) return deferred_while_held->push_back(std::move(fn));
         fn();
     }
 
@@ -297,40 +367,88 @@ struct scim_service::impl {
         return e;
     }
 
-    // Folds `events` into the write model and submits them; `done` runs once they are durable
-    // and applied to the read model (or with the error if the append failed). Caller holds
-    // cmd_mu, which makes submission order the log order.
-    void submit(std::vector<el::event> events,
-                std::function<void(el::result<el::append_result>)> done) {
-        for (auto e : events) {
-            e.time = el::system_utc_now();
-            if (auto r = write.apply(e); !r)
-                notice("write model rejected its own event: " + r.error().message);
+    // What became of a submitted command: the append's result and, on a multi-writer log, the
+    // verdict of the readers (kind none: it took effect).
+    struct outcome {
+        el::result<el::append_result> appended;
+        model::directory::void_verdict verdict;
+    };
+
+    // Submits `events` and calls `done` once they are durable and applied to the read model
+    // (or with the error if the append failed). Caller holds a command_lock, which makes
+    // submission order the log order. Single writer: the events are folded into the write
+    // model now. Several writers: the first event carries `expect` (the state the command was
+    // decided against: {} for "as it is", {"version": N}), the others void with it, and the
+    // verdict comes from the read model.
+    void submit(std::vector<el::event> events, std::optional<json> expect,
+                std::function<void(outcome)> done) {
+        if (single_writer) {
+            for (auto e : events) {
+                e.time = el::system_utc_now();
+                if (auto r = write.apply(e); !r)
+                    notice("write model rejected its own event: " + r.error().message);
+            }
+        } else if (expect) {
+            for (std::size_t i = 0; i < events.size(); ++i)
+                add_expect(events[i], i == 0 ? *expect : json{{"with_previous", true}});
         }
-        log.async_append(std::move(events),
-                         [this, done = std::move(done)](el::result<el::append_result> r) {
-                             if (!r) {
-                                 done(std::move(r));
-                                 return;
-                             }
-                             const auto last = r->last.value;
-                             when_applied(last, [done, r]() mutable { done(std::move(r)); });
-                         });
+        log.async_append(std::move(events), [this, done = std::move(done)](
+                                                el::result<el::append_result> r) {
+            if (!r) return done(outcome{std::move(r), {}});
+            when_applied(r->last.value, [this, done, r]() mutable {
+                model::directory::void_verdict verdict;
+                if (!single_writer)
+                    if (auto v = read.void_in(r->first.value, r->last.value)) verdict = *v;
+                done(outcome{std::move(r), std::move(verdict)});
+            });
+        });
     }
 
-    // Submits and answers with `render()` once the events are readable.
-    void submit_and_respond(std::vector<el::event> events, respond_fn respond,
-                            std::function<http_response()> render) {
-        submit(std::move(events), [this, respond = std::move(respond),
-                                   render = std::move(render)](el::result<el::append_result> r) {
-            if (!r) {
-                notice("append failed: " + r.error().message);
-                respond(scim_error(503,
-                                   "the change could not be recorded durably; it was not applied"));
-                return;
-            }
-            respond(render());
-        });
+    // Adds the preconditions to an event's canonical data.
+    static void add_expect(el::event& e, const json& expect) {
+        if (e.data.starts_with("{\"id\":")) {  // "expect" sorts first: no tree needed
+            e.data.insert(1, "\"expect\":" + expect.dump() + ",");
+            return;
+        }
+        auto d = json::parse(e.data);
+        d["expect"] = expect;
+        e.data = d.dump();
+    }
+
+    // Submits and answers with `render()` once the events are readable. When the log's order
+    // voided the command (another daemon's write came first): a uniqueness conflict is 409, a
+    // resource gone is 404, a version overtaken is 412 when the client sent If-Match, else
+    // `retry` runs the command again on the newer state (at most `max_attempts` times).
+    static constexpr int max_attempts = 3;
+    void submit_and_respond(std::vector<el::event> events, std::optional<json> expect,
+                            respond_fn respond, std::function<http_response()> render,
+                            std::function<void()> retry = {}) {
+        submit(std::move(events), std::move(expect),
+               [this, respond = std::move(respond), render = std::move(render),
+                retry = std::move(retry)](outcome o) {
+                   using kind = model::directory::void_kind;
+                   if (!o.appended) {
+                       notice("append failed: " + o.appended.error().message);
+                       return respond(scim_error(
+                           503, "the change could not be recorded durably; it was not applied"));
+                   }
+                   switch (o.verdict.kind) {
+                       case kind::none:
+                           return respond(render());
+                       case kind::taken:
+                           return respond(scim_error(409, o.verdict.detail, "uniqueness"));
+                       case kind::gone:
+                           return respond(scim_error(404, o.verdict.detail));
+                       case kind::stale:
+                           if (retry) return retry();
+                           return respond(scim_error(
+                               412, "the resource has changed: " + o.verdict.detail));
+                       case kind::with_previous:
+                           break;
+                   }
+                   respond(scim_error(409, "a concurrent change overtook this one: " +
+                                               o.verdict.detail));
+               });
     }
 
     // Blocks the calling (admin) thread until `events` are durable and readable.
@@ -338,11 +456,28 @@ struct scim_service::impl {
         std::promise<el::result<el::append_result>> p;
         auto f = p.get_future();
         {
-            std::lock_guard lk(cmd_mu);
-            submit(std::move(events),
-                   [&p](el::result<el::append_result> r) { p.set_value(std::move(r)); });
+            command_lock lk(*this);
+            submit(std::move(events), std::nullopt,
+                   [&p](outcome o) { p.set_value(std::move(o.appended)); });
         }
         return f.get();
+    }
+
+    // The retry of a command whose version another daemon overtook, or nothing when the
+    // client named the version it expects (If-Match: the answer is 412) or the attempts are
+    // used up (the answer is 409).
+    template <class F>
+    std::function<void()> retry_of(const http_request& req, int attempt, F again) {
+        if (single_writer || req.header("if-match") || attempt >= max_attempts) return {};
+        return [again = std::move(again), attempt]() mutable { again(attempt + 1); };
+    }
+
+    // The version a command on a multi-writer log expects: the one it was decided against.
+    static json at_version(std::uint64_t v) { return json{{"version", v}}; }
+    // For commands that hold whatever the version: the resource must exist (and names stay
+    // unique), or the version named by If-Match.
+    static json as_it_is(const http_request& req, std::uint64_t v) {
+        return req.header("if-match") ? at_version(v) : json::object();
     }
 
     // ---- authentication -----------------------------------------------------------------
@@ -595,9 +730,9 @@ struct scim_service::impl {
         const bool admin = who.source == "admin";
         if (r.local == admin) return std::nullopt;
         if (admin) {
-            std::string client = write.owner(r);
+            std::string client = model().owner(r);
             if (client.starts_with("token:"))
-                if (const auto* t = write.token(client.substr(6))) client = t->name;
+                if (const auto* t = model().token(client.substr(6))) client = t->name;
             return scim_error(
                 403, type.name + " " + id + " is managed by the identity provider (SCIM client \"" +
                          client + "\"): change it there; here only its access can be granted");
@@ -634,11 +769,11 @@ struct scim_service::impl {
         auto e = make_event_text(names::user_created, "User/" + id,
                                  user_data(id, resource.dump(), true, hash), w->who.source,
                                  w->who.actor, request_id(req));
-        std::lock_guard lk(cmd_mu);
-        if (write.user_by_name(user_name) != nullptr) return respond(user_taken(user_name));
-        if (!external_id.empty() && write.user_by_external_id(w->who.actor, external_id) != nullptr)
+        command_lock lk(*this);
+        if (model().user_by_name(user_name) != nullptr) return respond(user_taken(user_name));
+        if (!external_id.empty() && model().user_by_external_id(w->who.actor, external_id) != nullptr)
             return respond(external_id_taken(scim::user_type(), external_id));
-        submit_and_respond({std::move(e)}, std::move(respond),
+        submit_and_respond({std::move(e)}, json::object(), std::move(respond),
                            [this, id] { return single(scim::user_type(), id, 201); });
     }
 
@@ -668,14 +803,15 @@ struct scim_service::impl {
 
     // PUT and PATCH end here, under cmd_mu, with `current` the user's state in the write model.
     void replace_user(const http_request& req, respond_fn respond, const origin& who,
-                      const std::string& id, const model::user_state& current, user_replacement r) {
+                      const std::string& id, const model::user_state& current, user_replacement r,
+                      json expect, std::function<void()> retry) {
         if (auto refused = managed_elsewhere(who, scim::user_type(), id, current))
             return respond(std::move(*refused));
-        if (const auto* other = write.user_by_name(r.user_name);
+        if (const auto* other = model().user_by_name(r.user_name);
             other != nullptr && other != &current)
             return respond(user_taken(r.user_name));
         if (!r.external_id.empty()) {
-            const auto* other = write.user_by_external_id(write.owner(current), r.external_id);
+            const auto* other = model().user_by_external_id(model().owner(current), r.external_id);
             if (other != nullptr && other != &current)
                 return respond(external_id_taken(scim::user_type(), r.external_id));
         }
@@ -688,8 +824,9 @@ struct scim_service::impl {
         submit_and_respond({make_event_text(names::user_replaced, "User/" + id,
                                             user_data(id, r.text, r.password_set, r.password_hash),
                                             who.source, who.actor, request_id(req))},
-                           std::move(respond),
-                           [this, id] { return single(scim::user_type(), id, 200); });
+                           std::move(expect), std::move(respond),
+                           [this, id] { return single(scim::user_type(), id, 200); },
+                           std::move(retry));
     }
 
     void put_user(http_request req, respond_fn respond) {
@@ -697,30 +834,39 @@ struct scim_service::impl {
         if (!w) return;
         const std::string id = req.path_params.at("id");
         auto r = replacement_of(id, std::move(w->input.resource), w->input.password);
-        std::lock_guard lk(cmd_mu);
-        const auto* current = write.user(id);
+        command_lock lk(*this);
+        const auto* current = model().user(id);
         if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
-        replace_user(req, std::move(respond), w->who, id, *current, std::move(r));
+        // PUT states the whole user: it holds over another daemon's change unless If-Match.
+        replace_user(req, std::move(respond), w->who, id, *current, std::move(r),
+                     as_it_is(req, current->version), {});
     }
 
-    void patch_user(http_request req, respond_fn respond) {
+    void patch_user(http_request req, respond_fn respond, int attempt = 1) {
         auto g = gate(req);
         if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
         auto body = body_json(req);
         if (!body) return respond(error_response(body.error()));
         const std::string id = req.path_params.at("id");
         const auto& who = std::get<origin>(g);
+        // A PATCH is relative to the version it was applied to: on a multi-writer log it
+        // expects that version, and runs again when another daemon's change came first.
+        std::function<void()> again;
+        if (!single_writer)
+            again = retry_of(req, attempt, [this, req, respond](int a) {
+                patch_user(req, respond, a);
+            });
         // Optimistic: patch a copy of the current state outside cmd_mu, then commit if the
         // user's version is still the one patched. A concurrent write to the same user makes
         // it try again; the last attempt holds cmd_mu throughout.
         constexpr int attempts = 3;
-        for (int attempt = 1;; ++attempt) {
-            std::unique_lock lk(cmd_mu);
-            const auto* current = write.user(id);
+        for (int local = 1;; ++local) {
+            command_lock lk(*this);
+            const auto* current = model().user(id);
             if (current == nullptr) return respond(scim_error(404, "User " + id + " not found"));
             if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
-            const bool last = attempt == attempts;
+            const bool last = local == attempts;
             const std::uint64_t version = current->version;
             std::string base;
             if (!last) {
@@ -735,10 +881,11 @@ struct scim_service::impl {
             auto r = replacement_of(id, std::move(n->resource), patched->password);
             if (!last) {
                 lk.lock();
-                current = write.user(id);
+                current = model().user(id);
                 if (current == nullptr || current->version != version) continue;
             }
-            return replace_user(req, std::move(respond), who, id, *current, std::move(r));
+            return replace_user(req, std::move(respond), who, id, *current, std::move(r),
+                                at_version(version), std::move(again));
         }
     }
 
@@ -748,9 +895,9 @@ struct scim_service::impl {
         if (!members.is_array()) return std::nullopt;
         for (auto& m : members) {
             const std::string value = m.value("value", std::string());
-            if (write.user(value) != nullptr)
+            if (model().user(value) != nullptr)
                 m["type"] = "User";
-            else if (write.group(value) != nullptr)
+            else if (model().group(value) != nullptr)
                 m["type"] = "Group";
             else
                 return scim_error(400,
@@ -766,13 +913,13 @@ struct scim_service::impl {
         auto w = read_write_request(scim::group_type(), req, respond);
         if (!w) return;
         auto* n = &w->input;
-        std::lock_guard lk(cmd_mu);
+        command_lock lk(*this);
         const std::string name = n->resource.value("displayName", std::string());
-        if (write.group_by_name(name) != nullptr)
+        if (model().group_by_name(name) != nullptr)
             return respond(
                 scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
         if (const auto ext = string_member(n->resource, "externalId");
-            !ext.empty() && write.group_by_external_id(w->who.actor, ext) != nullptr)
+            !ext.empty() && model().group_by_external_id(w->who.actor, ext) != nullptr)
             return respond(external_id_taken(scim::group_type(), ext));
         json members = n->resource.contains("members") ? n->resource["members"] : json::array();
         n->resource.erase("members");
@@ -783,23 +930,27 @@ struct scim_service::impl {
             {make_event(names::group_created, "Group/" + id,
                         {{"id", id}, {"resource", n->resource}, {"members", members}},
                         w->who.source, w->who.actor, request_id(req))},
-            std::move(respond), [this, id] { return single(scim::group_type(), id, 201); });
+            json::object(), std::move(respond),
+            [this, id] { return single(scim::group_type(), id, 201); });
     }
 
     // Turns a resulting group (with its full members list) into events against the current one.
+    // On a multi-writer log it expects the version it was computed from (its member delta is
+    // relative to that version's members) and runs again (`retry`) when overtaken.
     void replace_group(const http_request& req, respond_fn respond, const origin& who,
-                       const std::string& id, json resource, bool members_given) {
-        if (auto refused = managed_elsewhere(who, scim::group_type(), id, *write.group(id)))
+                       const std::string& id, json resource, bool members_given,
+                       std::function<void()> retry) {
+        if (auto refused = managed_elsewhere(who, scim::group_type(), id, *model().group(id)))
             return respond(std::move(*refused));
         const std::string name = resource.value("displayName", std::string());
-        if (const auto* other = write.group_by_name(name); other != nullptr) {
-            if (other != write.group(id))
+        if (const auto* other = model().group_by_name(name); other != nullptr) {
+            if (other != model().group(id))
                 return respond(
                     scim_error(409, "displayName \"" + name + "\" is already taken", "uniqueness"));
         }
         if (const auto ext = string_member(resource, "externalId"); !ext.empty()) {
-            const auto* self = write.group(id);
-            const auto* other = write.group_by_external_id(write.owner(*self), ext);
+            const auto* self = model().group(id);
+            const auto* other = model().group_by_external_id(model().owner(*self), ext);
             if (other != nullptr && other != self)
                 return respond(external_id_taken(scim::group_type(), ext));
         }
@@ -809,7 +960,7 @@ struct scim_service::impl {
         if (auto bad = resolve_members(members)) return respond(std::move(*bad));
         std::vector<el::event> events;
         const auto rid = request_id(req);
-        if (write.group(id)->json != resource.dump())
+        if (model().group(id)->json != resource.dump())
             events.push_back(make_event(names::group_replaced, "Group/" + id,
                                         {{"id", id}, {"resource", resource}}, who.source, who.actor,
                                         rid));
@@ -818,7 +969,7 @@ struct scim_service::impl {
             std::unordered_map<std::string, std::string> wanted;
             for (const auto& m : members)
                 wanted[m["value"].get<std::string>()] = m["type"].get<std::string>();
-            const auto* current = write.members(id);
+            const auto* current = model().members(id);
             for (const auto& [value, type] : wanted)
                 if (current == nullptr || !current->contains(value))
                     added.push_back({{"value", value}, {"type", type}});
@@ -834,21 +985,29 @@ struct scim_service::impl {
             return when_applied(log.last_seq().value, [this, id, respond] {
                 respond(single(scim::group_type(), id, 200));
             });
-        submit_and_respond(std::move(events), std::move(respond),
-                           [this, id] { return single(scim::group_type(), id, 200); });
+        submit_and_respond(std::move(events), at_version(model().group(id)->version),
+                           std::move(respond),
+                           [this, id] { return single(scim::group_type(), id, 200); },
+                           std::move(retry));
     }
 
-    void put_group(http_request req, respond_fn respond) {
+    void put_group(http_request req, respond_fn respond, int attempt = 1) {
         auto w = read_write_request(scim::group_type(), req, respond);
         if (!w) return;
         auto* n = &w->input;
         const std::string id = req.path_params.at("id");
-        std::lock_guard lk(cmd_mu);
-        const auto* current = write.group(id);
+        std::function<void()> again;
+        if (!single_writer)
+            again = retry_of(req, attempt, [this, req, respond](int a) {
+                put_group(req, respond, a);
+            });
+        command_lock lk(*this);
+        const auto* current = model().group(id);
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
         // PUT replaces everything, members included: an absent members list means no members.
-        replace_group(req, std::move(respond), w->who, id, std::move(n->resource), true);
+        replace_group(req, std::move(respond), w->who, id, std::move(n->resource), true,
+                      std::move(again));
     }
 
     // Membership-only PATCH (what Okta and Entra send for group pushes) as a delta, without
@@ -908,22 +1067,27 @@ struct scim_service::impl {
         return d;
     }
 
-    void patch_group(http_request req, respond_fn respond) {
+    void patch_group(http_request req, respond_fn respond, int attempt = 1) {
         auto g = gate(req);
         if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
         const auto who = std::get<origin>(g);
         auto body = body_json(req);
         if (!body) return respond(error_response(body.error()));
         const std::string id = req.path_params.at("id");
-        std::lock_guard lk(cmd_mu);
-        const auto* current = write.group(id);
+        std::function<void()> again;
+        if (!single_writer)
+            again = retry_of(req, attempt, [this, req, respond](int a) {
+                patch_group(req, respond, a);
+            });
+        command_lock lk(*this);
+        const auto* current = model().group(id);
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
         if (auto refused = managed_elsewhere(who, scim::group_type(), id, *current))
             return respond(std::move(*refused));
         if (auto delta = membership_only(*body)) {
             if (auto bad = resolve_members(delta->added)) return respond(std::move(*bad));
-            const auto* members = write.members(id);
+            const auto* members = model().members(id);
             json added = json::array(), removed = json::array();
             std::unordered_set<std::string> seen;
             for (const auto& m : delta->added) {
@@ -937,16 +1101,19 @@ struct scim_service::impl {
             if (added.empty() && removed.empty())
                 return when_applied(log.last_seq().value,
                                     [this, id, respond] { respond(patch_answer(id)); });
+            // Member deltas commute: another daemon's change in between does not matter (a
+            // member deleted meanwhile is skipped), so only If-Match pins a version.
             return submit_and_respond(
                 {make_event(names::group_members_changed, "Group/" + id,
                             {{"id", id}, {"added", added}, {"removed", removed}}, who.source,
                             who.actor, request_id(req))},
-                std::move(respond), [this, id] { return patch_answer(id); });
+                as_it_is(req, current->version), std::move(respond),
+                [this, id] { return patch_answer(id); });
         }
         // General path: the whole group, members included, through the PATCH engine.
         json full = json::parse(current->json);
         json members = json::array();
-        if (const auto* m = write.members(id))
+        if (const auto* m = model().members(id))
             for (const auto& [value, type] : *m)
                 members.push_back({{"value", value}, {"type", type}});
         if (!members.empty()) full["members"] = members;
@@ -954,7 +1121,8 @@ struct scim_service::impl {
         if (!patched) return respond(error_response(patched.error()));
         auto n = scim::normalize(scim::group_type(), patched->resource);
         if (!n) return respond(error_response(n.error()));
-        replace_group(req, std::move(respond), who, id, std::move(n->resource), true);
+        replace_group(req, std::move(respond), who, id, std::move(n->resource), true,
+                      std::move(again));
     }
 
     // A membership PATCH answers 204: re-sending a 100,000-member group would defeat the point.
@@ -974,9 +1142,9 @@ struct scim_service::impl {
         if (auto* r = std::get_if<http_response>(&g)) return respond(std::move(*r));
         const std::string id = req.path_params.at("id");
         const bool user = &type == &scim::user_type();
-        std::lock_guard lk(cmd_mu);
+        command_lock lk(*this);
         const model::resource_state* current =
-            user ? static_cast<const model::resource_state*>(write.user(id)) : write.group(id);
+            user ? static_cast<const model::resource_state*>(model().user(id)) : model().group(id);
         if (current == nullptr)
             return respond(scim_error(404, type.name + " " + id + " not found"));
         if (auto pre = precondition(req, current->version)) return respond(std::move(*pre));
@@ -986,7 +1154,7 @@ struct scim_service::impl {
         submit_and_respond(
             {make_event(user ? names::user_deleted : names::group_deleted, type.name + "/" + id,
                         {{"id", id}}, who.source, who.actor, request_id(req))},
-            std::move(respond), [] {
+            as_it_is(req, current->version), std::move(respond), [] {
                 http_response r;
                 r.status = 204;
                 return r;
@@ -1465,7 +1633,7 @@ el::result<void> scim_service::start() {
     impl_->read.mutate([&](model::directory& d) {
         d.reserve_headroom(std::max<std::size_t>(d.user_count() / 2, 100'000),
                            std::max<std::size_t>(d.group_count() / 2, 10'000));
-        impl_->write = d;
+        if (impl_->single_writer) impl_->write = d;
     });
     impl_->on_applied(impl_->runner->applied());
     return {};
@@ -1694,14 +1862,14 @@ namespace scimsync::daemon {
 void scim_service::execute(std::function<decision(const model::directory&)> decide,
                            std::function<void(std::optional<refusal>)> done) {
     impl* s = impl_.get();
-    std::lock_guard lk(s->cmd_mu);
-    auto d = decide(s->write);
+    impl::command_lock lk(*s);
+    auto d = decide(s->model());
     if (!d) return done(std::move(d.error()));
     if (d->empty()) return s->when_applied(s->log.last_seq().value, [done] { done(std::nullopt); });
     for (auto& e : *d) e.version = 1;
-    s->submit(std::move(*d), [s, done](el::result<el::append_result> r) {
-        if (!r) {
-            s->notice("append failed: " + r.error().message);
+    s->submit(std::move(*d), std::nullopt, [s, done](impl::outcome o) {
+        if (!o.appended) {
+            s->notice("append failed: " + o.appended.error().message);
             return done(
                 refusal{503, "the change could not be recorded durably; it was not applied"});
         }

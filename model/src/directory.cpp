@@ -65,7 +65,13 @@ std::optional<std::string> canonical_string(std::string_view token) {
 }  // namespace
 
 el::result<void> directory::apply(const el::event& e) {
-    last_void_.clear();
+    last_void_ = {};
+    auto r = apply_event(e);
+    previous_voided_ = r.has_value() && last_void_.kind != void_kind::none;
+    return r;
+}
+
+el::result<void> directory::apply_event(const el::event& e) {
     const auto* type = catalogue().find(e.type);
     if (type == nullptr) return malformed(e, "unknown event type");
     if (type->stream_kind == "User") {
@@ -215,6 +221,9 @@ namespace {
 struct expectation {
     bool present = false;
     std::optional<std::uint64_t> version;  // the resource's version; 0 = it does not exist
+    // Void if the event just before this one voided: set on every event of an append after
+    // the first, whose events are consecutive in the log, so that an append is all or nothing.
+    bool with_previous = false;
 };
 
 std::optional<expectation> read_expect(const std::optional<json>& ex) {
@@ -226,23 +235,31 @@ std::optional<expectation> read_expect(const std::optional<json>& ex) {
         if (!v->is_number_unsigned()) return std::nullopt;
         out.version = v->get<std::uint64_t>();
     }
+    if (auto w = ex->find("with_previous"); w != ex->end()) {
+        if (!w->is_boolean()) return std::nullopt;
+        out.with_previous = w->get<bool>();
+    }
     return out;
 }
 
-// Why a resource's current version (0: none) does not meet the expectation, or "".
-std::string version_mismatch(const expectation& x, bool creating, std::uint64_t current,
-                             const std::string& what) {
-    if (!x.present) return "";
+// Why a resource's current version (0: none) does not meet the expectation.
+directory::void_verdict version_mismatch(const expectation& x, bool creating,
+                                         std::uint64_t current, const std::string& what,
+                                         bool previous_voided) {
+    using kind = directory::void_kind;
+    if (!x.present) return {};
+    if (x.with_previous && previous_voided)
+        return {kind::with_previous, "an earlier event of the same request had no effect"};
     if (x.version) {
-        if (*x.version == current) return "";
-        if (current == 0) return what + " no longer exists";
-        if (*x.version == 0) return what + " already exists";
-        return what + " is at version " + std::to_string(current) + ", not " +
-               std::to_string(*x.version);
+        if (*x.version == current) return {};
+        if (current == 0) return {kind::gone, what + " no longer exists"};
+        if (*x.version == 0) return {kind::taken, what + " already exists"};
+        return {kind::stale, what + " is at version " + std::to_string(current) + ", not " +
+                                 std::to_string(*x.version)};
     }
-    if (creating && current != 0) return what + " already exists";
-    if (!creating && current == 0) return what + " does not exist";
-    return "";
+    if (creating && current != 0) return {kind::taken, what + " already exists"};
+    if (!creating && current == 0) return {kind::gone, what + " does not exist"};
+    return {};
 }
 
 }  // namespace
@@ -254,21 +271,21 @@ el::result<void> directory::apply_user(const el::event& e, user_fact f) {
     if (x->present) {
         const auto* current = user(id);
         const bool creating = e.type == names::user_created;
-        std::string why = version_mismatch(*x, creating, current ? current->version : 0,
-                                           "User " + id);
-        if (why.empty() && e.type != names::user_deleted) {
-            if (const auto* other = user_by_name(f.user_name); other != nullptr && other != current)
-                why = "userName \"" + f.user_name + "\" is already taken";
+        void_verdict why = version_mismatch(*x, creating, current ? current->version : 0,
+                                            "User " + id, previous_voided_);
+        if (why.kind == void_kind::none && e.type != names::user_deleted) {
             const std::string& client = current ? owner(*current) : e.actor;
-            if (const auto* other = f.external_id.empty()
-                                        ? nullptr
-                                        : user_by_external_id(client, f.external_id);
-                why.empty() && other != nullptr && other != current)
-                why = "externalId \"" + f.external_id + "\" is already used by another User of "
-                      "this client";
+            if (const auto* other = user_by_name(f.user_name); other != nullptr && other != current)
+                why = {void_kind::taken, "userName \"" + f.user_name + "\" is already taken"};
+            else if (const auto* o = f.external_id.empty()
+                                         ? nullptr
+                                         : user_by_external_id(client, f.external_id);
+                     o != nullptr && o != current)
+                why = {void_kind::taken, "externalId \"" + f.external_id +
+                                             "\" is already used by another User of this client"};
         }
-        if (!why.empty()) {
-            last_void_ = why;
+        if (why.kind != void_kind::none) {
+            last_void_ = std::move(why);
             return {};
         }
     }
@@ -314,21 +331,23 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
     if (!x) return malformed(e, "expect is not an object with an unsigned version");
     if (x->present) {
         const auto* current = group(id);
-        std::string why = version_mismatch(*x, e.type == names::group_created,
-                                           current ? current->version : 0, "Group " + id);
+        void_verdict why = version_mismatch(*x, e.type == names::group_created,
+                                            current ? current->version : 0, "Group " + id,
+                                            previous_voided_);
         const auto res = data.find("resource");
-        if (why.empty() && res != data.end() && res->is_object()) {
+        if (why.kind == void_kind::none && res != data.end() && res->is_object()) {
             const std::string name = string_at(*res, "displayName");
             const std::string ext = string_at(*res, "externalId");
-            if (const auto* other = group_by_name(name); other != nullptr && other != current)
-                why = "displayName \"" + name + "\" is already taken";
             const std::string& client = current ? owner(*current) : e.actor;
-            if (const auto* other = ext.empty() ? nullptr : group_by_external_id(client, ext);
-                why.empty() && other != nullptr && other != current)
-                why = "externalId \"" + ext + "\" is already used by another Group of this client";
+            if (const auto* other = group_by_name(name); other != nullptr && other != current)
+                why = {void_kind::taken, "displayName \"" + name + "\" is already taken"};
+            else if (const auto* o = ext.empty() ? nullptr : group_by_external_id(client, ext);
+                     o != nullptr && o != current)
+                why = {void_kind::taken,
+                       "externalId \"" + ext + "\" is already used by another Group of this client"};
         }
-        if (!why.empty()) {
-            last_void_ = why;
+        if (why.kind != void_kind::none) {
+            last_void_ = std::move(why);
             return {};
         }
     }
@@ -646,6 +665,7 @@ std::string directory::serialize() const {
         out += json{{"token", std::move(j)}}.dump() + "\n";
     }
     out += json{{"access", access_.to_json()}}.dump() + "\n";
+    if (previous_voided_) out += json{{"previous_voided", true}}.dump() + "\n";
     out += json{{"provisioning_enabled", provisioning_enabled_}}.dump() + "\n";
     return out;
 }
@@ -715,6 +735,8 @@ el::result<directory> directory::deserialize(std::string_view text) {
                 auto access = access_state::from_json(*a);
                 if (!access) return std::unexpected(access.error());
                 d.access_ = std::move(*access);
+            } else if (auto v = line.find("previous_voided"); v != line.end()) {
+                d.previous_voided_ = v->get<bool>();
             } else if (auto p = line.find("provisioning_enabled"); p != line.end()) {
                 d.provisioning_enabled_ = p->get<bool>();
                 complete = true;
@@ -748,6 +770,7 @@ void directory::reserve_headroom(std::size_t users, std::size_t groups) {
 bool directory::operator==(const directory& o) const {
     if (users_.size() != o.users_.size() || groups_.size() != o.groups_.size() ||
         provisioning_enabled_ != o.provisioning_enabled_ || members_ != o.members_ ||
+        previous_voided_ != o.previous_voided_ ||
         ldap_owned_ != o.ldap_owned_ || tokens_.size() != o.tokens_.size() ||
         !(access_ == o.access_))
         return false;

@@ -392,14 +392,14 @@ TEST_CASE("a create whose userName another user took earlier in the log voids wh
           "[model][directory][conflict]") {
     directory d;
     apply_all(d, {user_created("u1", "bjensen")});
-    REQUIRE(d.last_void().empty());
+    REQUIRE(d.last_void().kind == directory::void_kind::none);
     apply_all(d, {expecting(user_created("u2", "BJENSEN"), json::object())});
-    REQUIRE_THAT(d.last_void(), Catch::Contains("userName \"BJENSEN\" is already taken"));
+    REQUIRE_THAT(d.last_void().detail, Catch::Contains("userName \"BJENSEN\" is already taken"));
     REQUIRE(d.user("u2") == nullptr);
     REQUIRE(d.user_by_name("bjensen")->json.find("\"u1\"") != std::string::npos);
     // The next event's verdict is its own.
     apply_all(d, {expecting(user_created("u3", "other"), json::object())});
-    REQUIRE(d.last_void().empty());
+    REQUIRE(d.last_void().kind == directory::void_kind::none);
     REQUIRE(d.user("u3") != nullptr);
 }
 
@@ -412,11 +412,11 @@ TEST_CASE("an externalId is unique per client for events with preconditions, not
     auto same_client = expecting(user_created("u2", "b", "ext-1"), json::object());
     same_client.actor = "token:okta";
     apply_all(d, {same_client});
-    REQUIRE_THAT(d.last_void(), Catch::Contains("externalId \"ext-1\""));
+    REQUIRE_THAT(d.last_void().detail, Catch::Contains("externalId \"ext-1\""));
     auto other_client = expecting(user_created("u3", "c", "ext-1"), json::object());
     other_client.actor = "token:entra";
     apply_all(d, {other_client});
-    REQUIRE(d.last_void().empty());
+    REQUIRE(d.last_void().kind == directory::void_kind::none);
 }
 
 TEST_CASE("a replace that expects a version the user has left voids and changes nothing",
@@ -425,11 +425,11 @@ TEST_CASE("a replace that expects a version the user has left voids and changes 
     apply_all(d, {user_created("u1", "bjensen"), user_replaced("u1", "bjensen2")});
     REQUIRE(d.user("u1")->version == 2);
     apply_all(d, {expecting(user_replaced("u1", "from-a-stale-read"), {{"version", 1}})});
-    REQUIRE_THAT(d.last_void(), Catch::Contains("at version 2, not 1"));
+    REQUIRE_THAT(d.last_void().detail, Catch::Contains("at version 2, not 1"));
     REQUIRE(d.user("u1")->user_name == "bjensen2");
     REQUIRE(d.user("u1")->version == 2);
     apply_all(d, {expecting(user_replaced("u1", "bjensen3"), {{"version", 2}})});
-    REQUIRE(d.last_void().empty());
+    REQUIRE(d.last_void().kind == directory::void_kind::none);
     REQUIRE(d.user("u1")->version == 3);
 }
 
@@ -438,11 +438,11 @@ TEST_CASE("a replace of a user another writer deleted voids instead of bringing 
     directory d;
     apply_all(d, {user_created("u1", "bjensen"), ev("UserDeleted", "User/u1", {{"id", "u1"}})});
     apply_all(d, {expecting(user_replaced("u1", "bjensen"), json::object())});
-    REQUIRE_THAT(d.last_void(), Catch::Contains("does not exist"));
+    REQUIRE_THAT(d.last_void().detail, Catch::Contains("does not exist"));
     REQUIRE(d.user("u1") == nullptr);
     // Without preconditions (a single writer decided it) the event is applied as written.
     apply_all(d, {user_replaced("u1", "bjensen")});
-    REQUIRE(d.last_void().empty());
+    REQUIRE(d.last_void().kind == directory::void_kind::none);
     REQUIRE(d.user("u1") != nullptr);
 }
 
@@ -452,14 +452,14 @@ TEST_CASE("a group with a taken displayName voids, and added members that no lon
     directory d;
     apply_all(d, {group_created("g1", "Staff"), user_created("u1", "a")});
     apply_all(d, {expecting(group_created("g2", "staff"), json::object())});
-    REQUIRE_THAT(d.last_void(), Catch::Contains("displayName \"staff\" is already taken"));
+    REQUIRE_THAT(d.last_void().detail, Catch::Contains("displayName \"staff\" is already taken"));
     REQUIRE(d.group("g2") == nullptr);
     apply_all(d, {expecting(members_changed("g1",
                                             json::array({{{"value", "u1"}, {"type", "User"}},
                                                          {{"value", "gone"}, {"type", "User"}}}),
                                             json::array()),
                             json::object())});
-    REQUIRE(d.last_void().empty());
+    REQUIRE(d.last_void().kind == directory::void_kind::none);
     REQUIRE(d.members("g1")->size() == 1);
     REQUIRE(d.members("g1")->count("u1") == 1);
 }
@@ -470,4 +470,36 @@ TEST_CASE("preconditions that are not an object with an unsigned version are mal
     auto r = d.apply(expecting(user_created("u1", "a"), {{"version", "one"}}));
     REQUIRE_FALSE(r.has_value());
     REQUIRE_THAT(r.error().message, Catch::Contains("expect"));
+}
+
+TEST_CASE("the events of one append after a void one void with it, across a snapshot in between",
+          "[model][directory][conflict]") {
+    directory d;
+    apply_all(d, {group_created("g1", "Staff"), user_created("u1", "a")});
+    // A replace decided against version 1; another writer's change came first.
+    apply_all(d, {ev("GroupReplaced", "Group/g1",
+                     {{"id", "g1"}, {"resource", {{"id", "g1"}, {"displayName", "Staff 2"}}}})});
+    apply_all(d, {expecting(ev("GroupReplaced", "Group/g1",
+                               {{"id", "g1"}, {"resource", {{"id", "g1"}, {"displayName", "Mine"}}}}),
+                            {{"version", 1}})});
+    REQUIRE(d.last_void().kind == directory::void_kind::stale);
+    // A snapshot taken between the two events of that append.
+    auto restored = directory::deserialize(d.serialize());
+    REQUIRE(restored.has_value());
+    REQUIRE(*restored == d);
+    const auto second = expecting(
+        members_changed("g1", json::array({{{"value", "u1"}, {"type", "User"}}}), json::array()),
+        {{"with_previous", true}});
+    apply_all(d, {second});
+    apply_all(*restored, {second});
+    for (const directory* x : {&d, &*restored}) {
+        REQUIRE(x->last_void().kind == directory::void_kind::with_previous);
+        REQUIRE(x->members("g1")->empty());
+    }
+    // The next append starts afresh.
+    apply_all(d, {expecting(members_changed("g1", json::array({{{"value", "u1"}, {"type", "User"}}}),
+                                            json::array()),
+                            json::object())});
+    REQUIRE(d.last_void().kind == directory::void_kind::none);
+    REQUIRE(d.members("g1")->size() == 1);
 }

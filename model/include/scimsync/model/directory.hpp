@@ -86,11 +86,24 @@ public:
     // error; events of types the directory does not fold are ignored. Malformed data is an
     // error naming the seq (fail closed: the projector stops rather than skip it).
     eventlog::result<void> apply(const eventlog::event& e);
-    // Why the last apply() had no effect, or "" when it took effect. An event voids when the
-    // preconditions it carries ("expect", written on logs with several writers) do not hold at
-    // its position in the log: the resource's version, its existence, uniqueness of userName,
-    // displayName and externalId per client. Every reader of the log reaches the same verdict.
-    const std::string& last_void() const { return last_void_; }
+
+    // Whether the last apply() took effect. An event voids when the preconditions it carries
+    // ("expect", written on logs with several writers; docs/events.md) do not hold at its
+    // position in the log: the resource's version or existence, uniqueness of userName,
+    // displayName and externalId per client, or an earlier event of the same append that
+    // voided. Every reader of the log reaches the same verdict; a void event changes nothing.
+    enum class void_kind {
+        none,           // it took effect
+        taken,          // a unique name or the id is taken by another resource (SCIM 409)
+        stale,          // the resource is at another version than expected (SCIM 412)
+        gone,           // the resource does not exist (any more) (SCIM 404)
+        with_previous,  // an earlier event of the same append voided
+    };
+    struct void_verdict {
+        void_kind kind = void_kind::none;
+        std::string detail;
+    };
+    const void_verdict& last_void() const { return last_void_; }
 
     const user_state* user(std::string_view id) const;
     const user_state* user_by_name(std::string_view user_name) const;  // case-insensitive
@@ -177,7 +190,11 @@ private:
     std::unordered_map<std::string, std::map<std::string, std::vector<std::string>>> ldap_owned_;
     bool provisioning_enabled_ = true;
     access_state access_;
-    std::string last_void_;  // not part of the state: describes the last apply() only
+    eventlog::result<void> apply_event(const eventlog::event& e);
+    void_verdict last_void_;  // describes the last apply() only
+    // Whether the last event voided: part of the state (snapshots keep it), since the next
+    // event's verdict may depend on it (expect.with_previous).
+    bool previous_voided_ = false;
 };
 
 std::string lower(std::string_view s);
