@@ -15,6 +15,7 @@
 
 #include "scimsync/bridge/dn.hpp"
 #include "scimsync/bridge/entry.hpp"
+#include "scimsync/eventlog/kafka_log.hpp"
 #include "scimsync/model/directory.hpp"
 #include "scimsync/model/scim/schema.hpp"
 #include "scimsync/policies/http_client.hpp"
@@ -584,6 +585,63 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
             next.durability = *d;
             return {};
         });
+    keys["log.backend"] = string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+        if (s == "file") {
+            next.backend = log_backend::file;
+        } else if (s == "kafka") {
+            next.backend = log_backend::kafka;
+        } else {
+            return std::unexpected("expected \"file\" or \"kafka\", got \"" + s + "\"");
+        }
+        return {};
+    });
+    keys["log.kafka.brokers"] =
+        string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+            if (s.empty()) return std::unexpected("must name at least one broker (HOST:PORT,...)");
+            next.kafka.brokers = s;
+            return {};
+        });
+    keys["log.kafka.topic"] = string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+        if (s.empty()) return std::unexpected("must not be empty");
+        next.kafka.topic = s;
+        return {};
+    });
+    keys["log.kafka.sasl_password_file"] =
+        string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+            auto secret = read_secret_file(s);
+            if (!secret) return std::unexpected(secret.error());
+            next.kafka.sasl_password_file = s;
+            next.kafka.properties.emplace_back("sasl.password", std::move(*secret));
+            return {};
+        });
+    std::int64_t delivery_ms = next.kafka.delivery_timeout.count();
+    std::int64_t open_ms = next.kafka.open_timeout.count();
+    keys["log.kafka.delivery_timeout_ms"] = integer_setter(delivery_ms, 1000, 3'600'000);
+    keys["log.kafka.open_timeout_ms"] = integer_setter(open_ms, 1000, 3'600'000);
+    keys["log.kafka.checkpoint_every_events"] =
+        integer_setter(next.kafka.checkpoint_every_events, 1, std::int64_t{1} << 40);
+    // [log.kafka.properties]: "security.protocol" = "SASL_SSL", ... (librdkafka's names)
+    keys["log.kafka.properties"] = [&next](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* t = n.as_table();
+        if (t == nullptr)
+            return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        for (const auto& [k, v] : *t) {
+            const std::string name(k.str());
+            const std::string where = "line " + std::to_string(v.source().begin.line) + ": " + name;
+            const auto* value = v.as_string();
+            if (value == nullptr)
+                return std::unexpected(where + ": expected a string (librdkafka takes every "
+                                               "setting as text), got " + type_name(v));
+            if (name == "bootstrap.servers" || name == "enable.idempotence" || name == "acks")
+                return std::unexpected(where + ": set by scimsync itself (brokers: "
+                                               "log.kafka.brokers; the producer is always "
+                                               "idempotent with acks=all)");
+            if (auto why = eventlog::check_kafka_property(name, value->get()); !why.empty())
+                return std::unexpected(where + ": " + why);
+            next.kafka.properties.emplace_back(name, value->get());
+        }
+        return {};
+    };
     keys["log.segment_bytes"] = integer_setter(next.segment_bytes, 4096, std::int64_t{1} << 40);
     keys["log.snapshot_every_events"] =
         integer_setter(next.snapshot_every_events, 1000, std::int64_t{1} << 40);
@@ -645,6 +703,16 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
         }
         next.ldap = std::move(*l);
     }
+    if (next.backend == log_backend::kafka &&
+        (next.kafka.brokers.empty() || next.kafka.topic.empty())) {
+        const auto* section = table["log"].node();
+        const auto line = section != nullptr ? section->source().begin.line : 0;
+        return std::unexpected(file.string() + ":" + std::to_string(line) +
+                               ": log.backend = \"kafka\" needs log.kafka.brokers and "
+                               "log.kafka.topic");
+    }
+    next.kafka.delivery_timeout = std::chrono::milliseconds(delivery_ms);
+    next.kafka.open_timeout = std::chrono::milliseconds(open_ms);
     next.read_timeout = std::chrono::seconds(timeout_s);
     config = std::move(next);
     return {};

@@ -24,6 +24,7 @@
 #include "scimsync/daemon/config.hpp"
 #include "scimsync/eventlog/event_json.hpp"
 #include "scimsync/eventlog/file_log.hpp"
+#include "scimsync/eventlog/kafka_log.hpp"
 #include "scimsync/eventlog/verify.hpp"
 
 namespace {
@@ -43,9 +44,25 @@ struct global_options {
     std::string socket{sd::default_admin_socket};
     std::string data_dir{sd::default_data_dir};
     bool json = false;
+    // The offline log commands read a Kafka topic instead of the data directory's files when
+    // these are set (from --config's [log] section, or --kafka-brokers/--kafka-topic).
+    std::optional<el::kafka_log_options> kafka;
 
     std::filesystem::path log_dir() const { return std::filesystem::path(data_dir) / "log"; }
+    // "the log in DIR" or "Kafka topic T", for messages.
+    std::string log_name() const {
+        return kafka ? "Kafka topic " + kafka->topic : "the log in " + log_dir().string();
+    }
 };
+
+// Opens the Kafka log read-only for the offline commands (it reads the topic to its end and
+// checks the chain while opening).
+el::result<std::unique_ptr<el::kafka_log>> open_kafka(const global_options& g) {
+    auto o = *g.kafka;
+    o.read_only = true;
+    o.notice = [](const std::string& line) { say("log: " + line); };
+    return el::kafka_log::open(std::move(o));
+}
 
 std::string duration_text(std::int64_t seconds) {
     const std::int64_t d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
@@ -115,7 +132,53 @@ bool stderr_is_terminal() {
     return ::isatty(STDERR_FILENO) == 1;
 }
 
+int cmd_log_verify_kafka(const global_options& g) {
+    auto opened = open_kafka(g);
+    if (!opened) {
+        const auto& e = opened.error();
+        if (e.code == el::errc::corrupt) {
+            if (g.json)
+                std::cout << nlohmann::json{{"ok", false},
+                                            {"topic", g.kafka->topic},
+                                            {"problem", {{"seq", e.seq.value}, {"what", e.message}}}}
+                                 .dump()
+                          << '\n';
+            say("log verify: first bad seq " + std::to_string(e.seq.value) + ": " + e.message);
+        } else {
+            say("log verify: " + e.message);
+        }
+        return exit_problem;
+    }
+    auto& log = **opened;
+    const auto last = log.last_seq();
+    const auto head = log.chain_head_at(last);
+    if (!head) {
+        say("log verify: " + head.error().message);
+        return exit_problem;
+    }
+    const auto counts = log.counts();
+    if (g.json) {
+        nlohmann::ordered_json j;
+        j["ok"] = true;
+        j["topic"] = g.kafka->topic;
+        j["events"] = last.value;
+        j["last_good_seq"] = last.value;
+        j["chain_head"] = el::to_hex(*head);
+        j["checkpoints_checked"] = counts.checkpoints_checked;
+        j["voided"] = counts.voided;
+        j["problem"] = nullptr;
+        std::cout << j.dump() << '\n';
+    } else {
+        std::cout << "log verify: ok: Kafka topic " << g.kafka->topic << ", " << last.value
+                  << " event(s); " << counts.checkpoints_checked
+                  << " checkpoint(s) matched the chain; " << counts.voided
+                  << " event(s) of torn appends void; chain head " << el::to_hex(*head) << '\n';
+    }
+    return exit_ok;
+}
+
 int cmd_log_verify(const global_options& g) {
+    if (g.kafka) return cmd_log_verify_kafka(g);
     if (!log_dir_exists(g)) return exit_usage;
     sd::progress_meter meter("verifying", stderr_is_terminal());
     auto r = el::verify_log(g.log_dir(), meter.callback());
@@ -160,9 +223,19 @@ int cmd_log_verify(const global_options& g) {
 }
 
 int cmd_log_stats(const global_options& g) {
-    if (!log_dir_exists(g)) return exit_usage;
+    if (!g.kafka && !log_dir_exists(g)) return exit_usage;
     sd::progress_meter meter("reading", stderr_is_terminal());
-    auto r = el::compute_stats(g.log_dir(), meter.callback());
+    el::result<el::log_stats> r = el::log_stats{};
+    if (g.kafka) {
+        auto opened = open_kafka(g);
+        if (!opened) {
+            say("log stats: " + opened.error().message);
+            return exit_problem;
+        }
+        r = el::compute_stats(**opened, meter.callback());
+    } else {
+        r = el::compute_stats(g.log_dir(), meter.callback());
+    }
     meter.finish();
     if (!r) {
         say("log stats: " + r.error().message);
@@ -238,26 +311,53 @@ int cmd_log_dump(const global_options& g, const dump_options& d) {
         say("--from " + std::to_string(*d.from) + " is after --to " + std::to_string(*d.to));
         return exit_usage;
     }
-    if (!log_dir_exists(g)) return exit_usage;
+    if (!g.kafka && !log_dir_exists(g)) return exit_usage;
 
-    auto opened = el::file_log::open(el::file_log_options{
-        .dir = g.log_dir(),
-        .read_only = true,
-        .notice = [](const std::string& line) { say("log: " + line); },
-    });
-    if (!opened) {
-        say("log dump: " + opened.error().message);
-        return exit_problem;
+    std::unique_ptr<el::log> opened_log;
+    el::file_log* file = nullptr;
+    if (g.kafka) {
+        auto k = open_kafka(g);
+        if (!k) {
+            say("log dump: " + k.error().message);
+            return exit_problem;
+        }
+        opened_log = std::move(*k);
+    } else {
+        auto f = el::file_log::open(el::file_log_options{
+            .dir = g.log_dir(),
+            .read_only = true,
+            .notice = [](const std::string& line) { say("log: " + line); },
+        });
+        if (!f) {
+            say("log dump: " + f.error().message);
+            return exit_problem;
+        }
+        file = f->get();
+        opened_log = std::move(*f);
     }
-    auto& log = **opened;
+    auto& log = *opened_log;
 
-    // [first, end) in sequence numbers; times map to sequence numbers because the log's times
-    // never decrease along the sequence.
+    // The first seq whose time is >= t: the file log's index, or a scan of the topic. Times
+    // never decrease along the sequence in either.
+    auto first_at = [&](el::utc_time t) -> el::result<el::seq_no> {
+        if (file != nullptr) return file->first_at_or_after(t);
+        auto r = log.read_from(el::seq_no{1});
+        if (!r) return std::unexpected(r.error());
+        el::event e;
+        while (true) {
+            auto more = (*r)->next(e);
+            if (!more) return std::unexpected(more.error());
+            if (!*more) return log.last_seq().next();
+            if (e.time >= t) return e.seq;
+        }
+    };
+
+    // [first, end) in sequence numbers.
     std::uint64_t first = std::max<std::uint64_t>(d.from.value_or(1), 1);
     std::uint64_t end = log.last_seq().value + 1;
     if (d.to) end = std::min(end, *d.to + 1);
     if (since) {
-        auto s = log.first_at_or_after(*since);
+        auto s = first_at(*since);
         if (!s) {
             say("log dump: " + s.error().message);
             return exit_problem;
@@ -265,7 +365,7 @@ int cmd_log_dump(const global_options& g, const dump_options& d) {
         first = std::max(first, s->value);
     }
     if (until) {
-        auto u = log.first_at_or_after(*until);
+        auto u = first_at(*until);
         if (!u) {
             say("log dump: " + u.error().message);
             return exit_problem;
@@ -387,6 +487,15 @@ int main(int argc, char** argv) {
     app.add_option("--data-dir", g.data_dir, "data directory for offline log commands")
         ->capture_default_str();
     app.add_flag("--json", g.json, "machine-readable output on stdout");
+    std::string config_file, kafka_brokers, kafka_topic;
+    auto* config_opt = app.add_option(
+        "--config", config_file,
+        "scimsyncd's config file: the offline log commands read the log it names ([log] "
+        "backend, [log.kafka]) and its data_dir");
+    app.add_option("--kafka-brokers", kafka_brokers,
+                   "offline log commands: read the log from this Kafka cluster");
+    app.add_option("--kafka-topic", kafka_topic, "offline log commands: the log's Kafka topic");
+    auto* data_dir_opt = app.get_option("--data-dir");
 
     auto* status = app.add_subcommand("status", "show the running daemon's state");
 
@@ -448,6 +557,33 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         say(e.what());
         return exit_usage;
+    }
+
+    // Where the offline log commands read: the config file's log, flags on top.
+    if (config_opt->count() > 0) {
+        sd::daemon_config c;
+        if (auto r = sd::apply_config_file(config_file, c); !r) {
+            say(r.error());
+            return exit_usage;
+        }
+        if (data_dir_opt->count() == 0) g.data_dir = c.data_dir.string();
+        if (c.backend == sd::log_backend::kafka) {
+            el::kafka_log_options o;
+            o.brokers = c.kafka.brokers;
+            o.topic = c.kafka.topic;
+            o.properties = c.kafka.properties;
+            o.open_timeout = c.kafka.open_timeout;
+            g.kafka = std::move(o);
+        }
+    }
+    if (!kafka_brokers.empty() || !kafka_topic.empty()) {
+        if (!g.kafka) g.kafka.emplace();
+        if (!kafka_brokers.empty()) g.kafka->brokers = kafka_brokers;
+        if (!kafka_topic.empty()) g.kafka->topic = kafka_topic;
+        if (g.kafka->brokers.empty() || g.kafka->topic.empty()) {
+            say("--kafka-brokers and --kafka-topic go together (or come from --config)");
+            return exit_usage;
+        }
     }
 
     try {

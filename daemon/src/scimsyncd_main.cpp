@@ -31,6 +31,7 @@
 #include "scimsync/daemon/server.hpp"
 #include "scimsync/daemon/status.hpp"
 #include "scimsync/eventlog/file_log.hpp"
+#include "scimsync/eventlog/kafka_log.hpp"
 
 namespace {
 
@@ -111,32 +112,60 @@ int serve(const sd::daemon_config& config) {
         return 1;
     }
 
-    el::file_log_options log_options;
-    log_options.dir = config.log_dir();
-    log_options.mode = config.durability;
-    log_options.segment_bytes = config.segment_bytes;
-    log_options.notice = [](const std::string& line) { say("log: " + line); };
-    // A failed write or fdatasync leaves the log refusing writes (eventlog/README.md); the way
-    // back is a restart, which runs recovery. So drain and exit 1 for systemd to restart us.
+    // A failed write (or fdatasync, or a fatal producer error) leaves the log refusing writes
+    // (eventlog/README.md); the way back is a restart, which runs recovery. So drain and exit
+    // 1 for systemd to restart us.
     std::atomic<bool> log_failed{false};
     std::atomic<sd::server*> running{nullptr};
-    log_options.on_fatal = [&](const el::error& e) {
+    auto on_fatal = [&](const el::error& e) {
         say("log: " + e.message + "; shutting down so that a restart runs recovery");
         log_failed = true;
         if (auto* s = running.load()) s->stop();
     };
-    auto opened = el::file_log::open(std::move(log_options));
-    if (!opened) {
-        say("cannot open log in " + config.log_dir().string() + ": " + opened.error().message);
-        return 1;
-    }
-    el::file_log& log = **opened;
+    auto log_notice = [](const std::string& line) { say("log: " + line); };
 
     sd::daemon_status status;
     status.version = SCIMSYNC_VERSION;
     status.data_dir = config.data_dir;
-    status.log_dir = config.log_dir();
     status.durability = config.durability;
+    std::unique_ptr<el::log> owned_log;
+    if (config.backend == sd::log_backend::kafka) {
+        el::kafka_log_options ko;
+        ko.brokers = config.kafka.brokers;
+        ko.topic = config.kafka.topic;
+        ko.properties = config.kafka.properties;
+        ko.delivery_timeout = config.kafka.delivery_timeout;
+        ko.open_timeout = config.kafka.open_timeout;
+        ko.checkpoint_every = config.kafka.checkpoint_every_events;
+        ko.notice = log_notice;
+        ko.on_fatal = on_fatal;
+        auto opened = el::kafka_log::open(std::move(ko));
+        if (!opened) {
+            say("cannot open the log on Kafka topic " + config.kafka.topic + " at " +
+                config.kafka.brokers + ": " + opened.error().message);
+            return 1;
+        }
+        owned_log = std::move(*opened);
+        status.log_dir = config.data_dir;
+        status.log = "kafka topic " + config.kafka.topic + " at " + config.kafka.brokers;
+    } else {
+        el::file_log_options log_options;
+        log_options.dir = config.log_dir();
+        log_options.mode = config.durability;
+        log_options.segment_bytes = config.segment_bytes;
+        log_options.notice = log_notice;
+        log_options.on_fatal = on_fatal;
+        auto opened = el::file_log::open(std::move(log_options));
+        if (!opened) {
+            say("cannot open log in " + config.log_dir().string() + ": " +
+                opened.error().message);
+            return 1;
+        }
+        owned_log = std::move(*opened);
+        status.log_dir = config.log_dir();
+        status.log = "file " + config.log_dir().string();
+    }
+    el::log& log = *owned_log;
     status.log_open = true;
 
     sd::scim_options scim;

@@ -47,6 +47,7 @@ void add_status_command(command_registry& commands, const eventlog::log& log,
         return nlohmann::json{
             {"version", status.version},
             {"last_seq", log.last_seq().value},
+            {"log", status.log},
             {"durability", eventlog::to_string(status.durability)},
             {"data_dir", status.data_dir.string()},
             {"listen", status.listen_url},

@@ -95,21 +95,27 @@ result<verify_report> verify_log(const std::filesystem::path& dir, const progres
 result<log_stats> compute_stats(const std::filesystem::path& dir, const progress_fn& progress) {
     auto log = file_log::open({.dir = dir, .read_only = true});
     if (!log) return std::unexpected(log.error());
-    log_stats stats;
+    auto stats = compute_stats(**log, progress);
+    if (!stats) return stats;
     auto segments = scan::list_segments(dir);
     if (!segments) return std::unexpected(segments.error());
-    stats.segments = segments->size();
+    stats->segments = segments->size();
     std::error_code ec;
-    for (const auto& s : *segments) stats.bytes += std::filesystem::file_size(s.path, ec);
-    const seq_no last = (*log)->last_seq();
-    auto r = (*log)->read_from(seq_no{1});
+    for (const auto& s : *segments) stats->bytes += std::filesystem::file_size(s.path, ec);
+    return stats;
+}
+
+result<log_stats> compute_stats(const log& l, const progress_fn& progress) {
+    log_stats stats;
+    const seq_no last = l.last_seq();
+    auto r = l.read_from(seq_no{1});
     if (!r) return std::unexpected(r.error());
     std::unordered_set<std::string> streams;
     event e;
     while (true) {
         auto got = (*r)->next(e);
         if (!got) return std::unexpected(got.error());
-        if (!*got) break;
+        if (!*got || e.seq > last) break;
         if (stats.events == 0) {
             stats.first_seq = e.seq;
             stats.first_time = e.time;

@@ -98,6 +98,11 @@ void kafka_cluster::set_leader(const std::string& topic, int id) {
     if (mock_ != nullptr) rd_kafka_mock_partition_set_leader(mock_, topic.c_str(), 0, id);
 }
 
+void kafka_cluster::set_rtt(int ms) {
+    if (mock_ == nullptr) return;
+    for (int id = 1; id <= 3; ++id) rd_kafka_mock_broker_set_rtt(mock_, id, ms);
+}
+
 long long kafka_cluster::produce(const std::string& topic, const std::string& value,
                                  const std::vector<header>& headers) {
     rd_kafka_t* p = make_producer(bootstraps_);

@@ -30,6 +30,8 @@ public:
     void broker_down(int id);
     void broker_up(int id);
     void set_leader(const std::string& topic, int id);
+    // Mock only: every broker answers after `ms` milliseconds (0: at once).
+    void set_rtt(int ms);
 
     // Produces raw records (tests that craft what another writer might have left behind).
     // Each header is name + bytes; returns the offset given to the record.

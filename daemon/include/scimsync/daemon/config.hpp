@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "scimsync/bridge/ldap_client.hpp"
 #include "scimsync/bridge/mapping.hpp"
@@ -43,10 +45,29 @@ struct ldap_config {
     std::string accesslog_base = "cn=accesslog";
 };
 
+// Where the log lives ([log] backend = "file" | "kafka").
+enum class log_backend { file, kafka };
+
+// [log.kafka]: the log on a Kafka topic shared by several daemons (eventlog/kafka_log.hpp).
+struct kafka_config {
+    std::string brokers;
+    std::string topic;
+    // librdkafka settings passed through ([log.kafka.properties]); checked by librdkafka at
+    // load time, values never printed.
+    std::vector<std::pair<std::string, std::string>> properties;
+    // sasl.password read from this file at start (so the config file holds no secret).
+    std::filesystem::path sasl_password_file;
+    std::chrono::milliseconds delivery_timeout{30'000};
+    std::chrono::milliseconds open_timeout{30'000};
+    std::uint64_t checkpoint_every_events = 10'000;
+};
+
 struct daemon_config {
     std::filesystem::path data_dir{default_data_dir};
     listen_address listen;
     std::filesystem::path admin_socket{default_admin_socket};
+    log_backend backend = log_backend::file;
+    kafka_config kafka;
     eventlog::durability durability = eventlog::durability::batch;
     std::uint64_t segment_bytes = 128ull << 20;
     std::uint64_t snapshot_every_events = 100'000;

@@ -17,7 +17,8 @@ namespace scimsync::daemon {
 struct daemon_status {
     std::string version;
     std::filesystem::path data_dir;
-    std::filesystem::path log_dir;
+    std::filesystem::path log_dir;  // must stay writable (the data dir for a Kafka log)
+    std::string log;                // "file <dir>" or "kafka topic <topic> at <brokers>"
     eventlog::durability durability = eventlog::durability::batch;
     std::string listen_url;  // "http://HOST:PORT" as bound
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -29,7 +30,7 @@ struct daemon_status {
 //                 writable, else 503 {"status":"not ready","reason":...}.
 void add_health_routes(router& routes, const eventlog::log& log, const daemon_status& status);
 
-// status -> {"version","last_seq","durability","data_dir","listen","uptime_s"}.
+// status -> {"version","last_seq","log","durability","data_dir","listen","uptime_s"}.
 void add_status_command(command_registry& commands, const eventlog::log& log,
                         const daemon_status& status);
 

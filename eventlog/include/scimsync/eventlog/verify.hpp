@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "scimsync/eventlog/log.hpp"
 #include "scimsync/eventlog/types.hpp"
 
 namespace scimsync::eventlog {
@@ -50,5 +51,7 @@ struct log_stats {
 };
 
 result<log_stats> compute_stats(const std::filesystem::path& dir, const progress_fn& progress = {});
+// The same from any log (segments and bytes stay 0), e.g. a Kafka topic.
+result<log_stats> compute_stats(const log& l, const progress_fn& progress = {});
 
 }  // namespace scimsync::eventlog
