@@ -7,8 +7,10 @@
 
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -408,6 +410,169 @@ int cmd_log_dump(const global_options& g, const dump_options& d) {
     return exit_ok;
 }
 
+// Copies the whole log between the data directory's files and a Kafka topic, event for event:
+// same order and numbers, same times, same genesis, so the copy's chain heads equal the
+// original's (a torn append read from Kafka is copied as the LogVoid events readers see, which
+// changes the heads from there on; the command says so).
+int cmd_log_copy(const global_options& g, const std::string& from, const std::string& to) {
+    if (from == to || (from != "file" && from != "kafka") || (to != "file" && to != "kafka")) {
+        say("log copy: --from and --to are file and kafka, one each");
+        return exit_usage;
+    }
+    if (!g.kafka) {
+        say("log copy: name the topic with --config (log.kafka) or --kafka-brokers and "
+            "--kafka-topic");
+        return exit_usage;
+    }
+    auto notice = [](const std::string& line) { say("log: " + line); };
+    std::unique_ptr<el::log> source, target;
+    if (from == "file") {
+        if (!log_dir_exists(g)) return exit_usage;
+        auto f = el::file_log::open({.dir = g.log_dir(), .read_only = true, .notice = notice});
+        if (!f) {
+            say("log copy: " + f.error().message);
+            return exit_problem;
+        }
+        source = std::move(*f);
+    } else {
+        auto k = open_kafka(g);
+        if (!k) {
+            say("log copy: " + k.error().message);
+            return exit_problem;
+        }
+        source = std::move(*k);
+    }
+    const auto genesis = source->chain_head_at(el::seq_no{0});
+    if (!genesis) {
+        say("log copy: " + genesis.error().message);
+        return exit_problem;
+    }
+    if (to == "kafka") {
+        auto o = *g.kafka;
+        o.genesis = *genesis;
+        o.keep_event_times = true;
+        o.checkpoint_every = 0;
+        o.notice = notice;
+        auto k = el::kafka_log::open(std::move(o));
+        if (!k) {
+            say("log copy: " + k.error().message);
+            return exit_problem;
+        }
+        target = std::move(*k);
+    } else {
+        std::error_code ec;
+        if (std::filesystem::exists(g.log_dir(), ec) && !std::filesystem::is_empty(g.log_dir(), ec)) {
+            say("log copy: " + g.log_dir().string() +
+                " already holds a log; copy into an empty data directory");
+            return exit_usage;
+        }
+        auto f = el::file_log::open({.dir = g.log_dir(),
+                                     .mode = el::durability::batch,
+                                     .genesis = *genesis,
+                                     .keep_event_times = true,
+                                     .notice = notice});
+        if (!f) {
+            say("log copy: " + f.error().message);
+            return exit_problem;
+        }
+        target = std::move(*f);
+    }
+    if (target->last_seq().value != 0) {
+        say("log copy: the target " + std::string(to == "kafka" ? "topic" : "log") +
+            " is not empty; copy into an empty one");
+        return exit_usage;
+    }
+
+    const el::seq_no last = source->last_seq();
+    auto reader = source->read_from(el::seq_no{1});
+    if (!reader) {
+        say("log copy: " + reader.error().message);
+        return exit_problem;
+    }
+    sd::progress_meter meter("copying", stderr_is_terminal(), sd::progress_meter::unit::events);
+    // Appends of up to 500 events, up to 64 in flight: the target keeps their order.
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t in_flight = 0;
+    std::optional<el::error> failed;
+    std::vector<el::event> batch;
+    std::uint64_t copied = 0;
+    auto flush = [&] {
+        if (batch.empty()) return;
+        {
+            std::unique_lock lk(mu);
+            cv.wait(lk, [&] { return in_flight < 64 || failed; });
+            ++in_flight;
+        }
+        target->async_append(std::move(batch), [&](el::result<el::append_result> r) {
+            std::lock_guard lk(mu);
+            --in_flight;
+            if (!r && !failed) failed = r.error();
+            cv.notify_all();
+        });
+        batch.clear();
+    };
+    el::event e;
+    while (copied < last.value) {
+        auto more = (*reader)->next(e);
+        if (!more) {
+            say("log copy: " + more.error().message);
+            return exit_problem;
+        }
+        if (!*more) break;
+        batch.push_back(e);
+        ++copied;
+        if (batch.size() == 500) flush();
+        meter.update(copied, last.value);
+        std::lock_guard lk(mu);
+        if (failed) break;
+    }
+    flush();
+    {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return in_flight == 0; });
+    }
+    meter.finish();
+    if (failed) {
+        say("log copy: writing the copy failed: " + failed->message);
+        return exit_problem;
+    }
+    if (copied != last.value) {
+        say("log copy: the source stopped delivering after seq " + std::to_string(copied) +
+            " of " + std::to_string(last.value) + "; the copy is incomplete");
+        return exit_problem;
+    }
+    // The target's own reading must reach the end before its head can be asked for.
+    if (target->wait_for(el::seq_no{last.value - 1},
+                         std::chrono::steady_clock::now() + std::chrono::seconds(60)) < last) {
+        say("log copy: the copy does not read back to seq " + std::to_string(last.value));
+        return exit_problem;
+    }
+    const auto a = source->chain_head_at(last), b = target->chain_head_at(last);
+    if (!a || !b) {
+        say("log copy: " + (a ? b.error() : a.error()).message);
+        return exit_problem;
+    }
+    target->close();
+    const bool same = *a == *b;
+    if (g.json) {
+        std::cout << nlohmann::json{{"events", copied},
+                                    {"from", from},
+                                    {"to", to},
+                                    {"chain_head", el::to_hex(*b)},
+                                    {"same_chain_head", same}}
+                         .dump()
+                  << '\n';
+    } else {
+        std::cout << "log copy: " << copied << " event(s) from " << from << " to " << to
+                  << (same ? "; the chain heads agree: " + el::to_hex(*b)
+                           : "; the chain heads differ (the source holds torn appends or times "
+                             "that went back, which readers see changed)")
+                  << '\n';
+    }
+    return exit_ok;
+}
+
 void print_ldap_status(const nlohmann::json& r) {
     const auto num = [](const nlohmann::json& j, const char* k) {
         return j.is_object() ? j.value(k, std::uint64_t{0}) : 0;
@@ -511,6 +676,12 @@ int main(int argc, char** argv) {
     dump->add_option("--since", d.since,
                      "events at or after TIME (RFC 3339, e.g. 2026-11-22T10:00:00Z, or a date)");
     dump->add_option("--until", d.until, "events before TIME (exclusive)");
+    auto* copy = log->add_subcommand(
+        "copy", "copy the whole log between the data directory and a Kafka topic (migration)");
+    std::string copy_from, copy_to;
+    copy->add_option("--from", copy_from, "file or kafka")->required();
+    copy->add_option("--to", copy_to, "kafka or file: an empty topic, or an empty data directory")
+        ->required();
 
     auto* token = app.add_subcommand(
         "token", "SCIM and admin API bearer tokens (through the running daemon)");
@@ -591,6 +762,7 @@ int main(int argc, char** argv) {
         if (verify->parsed()) return cmd_log_verify(g);
         if (stats->parsed()) return cmd_log_stats(g);
         if (dump->parsed()) return cmd_log_dump(g, d);
+        if (copy->parsed()) return cmd_log_copy(g, copy_from, copy_to);
         if (token_create->parsed())
             return admin_command(g, "token.create",
                                  {{"name", token_name}, {"ttl", token_ttl}, {"scope", token_scope}},

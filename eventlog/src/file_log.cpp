@@ -596,12 +596,14 @@ result<void> file_log::impl::recover() {
     if (on_disk->empty()) {
         if (opt.read_only) return fail(errc::not_found, "no log segments in " + dir.string());
         digest genesis{};
-        if (RAND_bytes(genesis.data(), int(genesis.size())) != 1)
+        if (opt.genesis)
+            genesis = *opt.genesis;
+        else if (RAND_bytes(genesis.data(), int(genesis.size())) != 1)
             return fail(errc::io_error, "cannot draw random bytes for the genesis hash");
         const utc_time now = opt.clock();
         if (auto r = create_segment(seq_no{1}, genesis, now); !r) return r;
         head = genesis;
-        last_time = now;
+        last_time = opt.keep_event_times ? utc_time{} : now;
         report.segments = 1;
         return {};
     }
@@ -751,7 +753,9 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
         for (auto& p : batch) p.outcome = std::unexpected(*fatal);
         return;
     }
-    const utc_time now = std::max(opt.clock(), last_time);
+    // One time for the whole frame, or (copying a log) each event's own, never decreasing.
+    const utc_time now = opt.keep_event_times ? last_time : std::max(opt.clock(), last_time);
+    utc_time stamp = now;
     const seq_no first_in_frame = next_seq;
     const digest head_before = head;
     frame.assign(frame_header_size, '\0');
@@ -764,7 +768,8 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
         std::string problem;
         for (auto& e : p.events) {
             e.seq = seq;
-            e.time = now;
+            if (opt.keep_event_times) stamp = std::max(stamp, e.time);
+            e.time = stamp;
             scratch.clear();
             format::encode_event(scratch, e);
             if (scratch.size() > max_event_bytes) {
@@ -786,18 +791,20 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
             p.outcome = fail(errc::too_large, problem);
             continue;
         }
-        p.outcome = append_result{seq_no{first_in_frame.value + count}, seq_no{seq.value - 1}, now};
+        p.outcome =
+            append_result{seq_no{first_in_frame.value + count}, seq_no{seq.value - 1}, stamp};
         count += std::uint32_t(p.events.size());
         head = h;
         accepted.push_back(&p);
     }
     if (count == 0) return;
+    const utc_time frame_time = stamp;
 
     format::frame_header fh;
     fh.type = format::frame_type::events;
     fh.first_seq = first_in_frame;
     fh.event_count = count;
-    fh.recorded_at = now;
+    fh.recorded_at = frame_time;
     fh.chain_head_after = head;
     fh.frame_len = std::uint32_t(frame.size() - 8);
     format::write_frame_header(frame.data(), fh);
@@ -819,12 +826,12 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
         if (opt.on_fatal) opt.on_fatal(*fatal);
     };
 
-    const bool age_due = now - active_created >= opt.segment_max_age;
+    const bool age_due = frame_time - active_created >= opt.segment_max_age;
     if (active_end > segment_header_size &&
         (active_end + frame.size() > opt.segment_bytes || age_due)) {
         const digest new_head = head;
         head = head_before;
-        if (auto r = roll(now); !r) return give_up(r.error());
+        if (auto r = roll(frame_time); !r) return give_up(r.error());
         head = new_head;
     }
     const std::uint64_t pos = active_end;
@@ -836,7 +843,7 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
     }
     active_end = pos + frame.size();
     next_seq = seq_no{first_in_frame.value + count};
-    last_time = now;
+    last_time = frame_time;
     {
         std::lock_guard lk(st->mu);
         segment_meta& seg = st->segments.back();
@@ -845,7 +852,7 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
             last_indexed = pos;
         }
         seg.end = active_end;
-        seg.last_time = now;
+        seg.last_time = frame_time;
         st->durable = seq_no{next_seq.value - 1};
     }
     st->durable_cv.notify_all();

@@ -536,7 +536,8 @@ struct kafka_log::impl {
             }
             if (!*r) continue;
             advance(e);
-            if (producer && ++since_checkpoint >= opt.checkpoint_every) {
+            if (producer && opt.checkpoint_every > 0 &&
+                ++since_checkpoint >= opt.checkpoint_every) {
                 since_checkpoint = 0;
                 write_checkpoint();
             }
@@ -546,6 +547,7 @@ struct kafka_log::impl {
     // Appends a LogCheckpoint with the head the follower computed (fire and forget: a lost
     // checkpoint only means one check fewer).
     void write_checkpoint(bool even_if_unchanged = false) {
+        if (opt.checkpoint_every == 0) return;
         seq_no at;
         digest h{};
         {
@@ -623,11 +625,13 @@ void kafka_log::impl::append(std::vector<event> batch, append_handler done) {
     if (!producer) return done(fail(errc::invalid_argument, "the log was opened read-only"));
 
     std::lock_guard lk(produce_mu);
-    const utc_time now = std::max(opt.clock(), last_stamp);
+    const utc_time now = opt.keep_event_times ? last_stamp : std::max(opt.clock(), last_stamp);
+    utc_time stamp = now;
     std::vector<std::string> values;
     std::size_t total = 0;
     for (auto& e : batch) {
-        e.time = now;
+        if (opt.keep_event_times) stamp = std::max(stamp, e.time);
+        e.time = stamp;
         std::string v;
         format::encode_event(v, e);
         if (v.size() > max_event_bytes)
@@ -641,12 +645,12 @@ void kafka_log::impl::append(std::vector<event> batch, append_handler done) {
     if (total > max_frame_bytes)
         return done(fail(errc::too_large, "the batch encodes to more than " +
                                               std::to_string(max_frame_bytes) + " bytes"));
-    last_stamp = now;
+    last_stamp = stamp;
 
     auto* st = new batch_state;
     st->count = std::uint16_t(batch.size());
     st->offsets.assign(batch.size(), -1);
-    st->time = now;
+    st->time = stamp;
     st->done = std::move(done);
     const batch_tag base{writer_id, next_batch++, 0, st->count};
     ++in_flight;

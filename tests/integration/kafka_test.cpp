@@ -56,10 +56,21 @@ struct node {
     process_output ctl(std::vector<std::string> args) const { return daemon->ctl(std::move(args)); }
 };
 
+// Where a client connects.
+struct endpoint {
+    std::string host;
+    std::uint16_t port;
+};
+endpoint node_like(const daemon_process& d) {
+    return {d.host(), d.port()};
+}
+
 struct client {
     http_connection conn;
     std::string token;
-    client(const node& n, std::string t) : conn(n.daemon->host(), n.daemon->port()), token(std::move(t)) {}
+    client(const node& n, std::string t)
+        : conn(n.daemon->host(), n.daemon->port()), token(std::move(t)) {}
+    client(const endpoint& e, std::string t) : conn(e.host, e.port), token(std::move(t)) {}
     http_reply call(const std::string& method, const std::string& path, const json& body = nullptr,
                     std::vector<std::pair<std::string, std::string>> headers = {}) {
         headers.emplace_back("Authorization", "Bearer " + token);
@@ -264,4 +275,71 @@ TEST_CASE("a Kafka log that is misconfigured or missing stops the daemon with a 
                    std::chrono::seconds(60));
     REQUIRE(r.code() == 1);
     REQUIRE_THAT(r.err, Catch::Contains("no-such-topic") && Catch::Contains("does not exist"));
+}
+
+TEST_CASE("a file log copied into a Kafka topic and back is event for event the same, with the "
+          "same chain head, and log verify checks it on both",
+          "[integration][kafka][copy]") {
+    temp_dir dir;
+    // A file log written by a real daemon.
+    {
+        daemon_options o;
+        o.dir = dir.path() / "original";
+        std::filesystem::create_directories(o.dir);
+        daemon_process d(o);
+        auto created = d.ctl({"token", "create", "--name", "okta", "--json"});
+        REQUIRE(created.code() == 0);
+        client c(node_like(d), json::parse(created.out)["token"].get<std::string>());
+        for (int i = 0; i < 20; ++i)
+            REQUIRE(c.call("POST", "/Users", new_user("copy" + std::to_string(i) + "@example.com"))
+                        .status == 201);
+        REQUIRE(d.stop().value().code == 0);
+    }
+    const auto original = dir.path() / "original" / "data";
+    const auto topic = cluster().create_topic("copy");
+    const std::vector<std::string> kafka{"--kafka-brokers", cluster().bootstraps(),
+                                         "--kafka-topic", topic};
+    auto ctl = [&](const std::filesystem::path& data, std::vector<std::string> args) {
+        std::vector<std::string> all{"--data-dir", data.string()};
+        all.insert(all.end(), kafka.begin(), kafka.end());
+        all.insert(all.end(), args.begin(), args.end());
+        return run_binary("scimsyncctl", all, std::chrono::seconds(60));
+    };
+    auto there = ctl(original, {"log", "copy", "--from", "file", "--to", "kafka", "--json"});
+    INFO(there.err);
+    REQUIRE(there.code() == 0);
+    REQUIRE(json::parse(there.out)["same_chain_head"] == true);
+    REQUIRE(json::parse(there.out)["events"] == 21);
+    // Copying into a topic that is no longer empty is refused.
+    REQUIRE(ctl(original, {"log", "copy", "--from", "file", "--to", "kafka"}).code() == 2);
+
+    const auto copy = dir.path() / "copy";
+    auto back = ctl(copy, {"log", "copy", "--from", "kafka", "--to", "file", "--json"});
+    INFO(back.err);
+    REQUIRE(back.code() == 0);
+    REQUIRE(json::parse(back.out)["same_chain_head"] == true);
+
+    auto verify_file = [&](const std::filesystem::path& data) {
+        auto v = run_binary("scimsyncctl", {"--data-dir", data.string(), "log", "verify", "--json"});
+        INFO(v.err);
+        REQUIRE(v.code() == 0);
+        return json::parse(v.out);
+    };
+    auto on_kafka = ctl(copy, {"log", "verify", "--json"});
+    INFO(on_kafka.err);
+    REQUIRE(on_kafka.code() == 0);
+    const auto k = json::parse(on_kafka.out);
+    const auto f1 = verify_file(original), f2 = verify_file(copy);
+    REQUIRE(k["events"] == 21);
+    REQUIRE(k["chain_head"] == f1["chain_head"]);
+    REQUIRE(f2["chain_head"] == f1["chain_head"]);
+    auto dump = [&](const std::filesystem::path& data) {
+        auto out = run_binary("scimsyncctl", {"--data-dir", data.string(), "log", "dump"});
+        REQUIRE(out.code() == 0);
+        return out.out;
+    };
+    REQUIRE(dump(copy) == dump(original));
+    auto kafka_dump = ctl(copy, {"log", "dump"});
+    REQUIRE(kafka_dump.code() == 0);
+    REQUIRE(kafka_dump.out == dump(original));
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "scimsync/eventlog/log.hpp"
@@ -33,6 +34,11 @@ struct file_log_options {
     std::size_t preallocate_bytes = 1u << 20;
     clock_fn clock = &system_utc_now;
     bool read_only = false;  // tools: never truncate, never write; sees what is durable on disk
+    // Copying a log (scimsyncctl log copy): a new log starts from this genesis value instead
+    // of a random one, and appended events keep their own times (clamped so that they never
+    // decrease) instead of the clock's, so the copy has the original's bytes and chain heads.
+    std::optional<digest> genesis;
+    bool keep_event_times = false;
     // Receives one-line notices (e.g. "dropped a torn tail of 37 bytes ..."), from the thread
     // calling open() during recovery and later from the writer thread.
     std::function<void(const std::string&)> notice;

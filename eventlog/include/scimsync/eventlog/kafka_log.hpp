@@ -44,8 +44,12 @@ struct kafka_log_options {
     std::chrono::milliseconds delivery_timeout{30'000};
     // How long open() waits for the cluster (metadata) and to read the topic to its end.
     std::chrono::milliseconds open_timeout{30'000};
-    // A LogCheckpoint (the chain head this writer computed) after this many events read.
+    // A LogCheckpoint (the chain head this writer computed) after this many events read, and
+    // one at close. 0: none (copying a log, whose events must stay exactly the original's).
     std::uint64_t checkpoint_every = 10'000;
+    // Copying a log: appended events keep their own times (clamped so that they never
+    // decrease) instead of the clock's.
+    bool keep_event_times = false;
     bool read_only = false;  // tools: no producer
     clock_fn clock = &system_utc_now;
     // Only for copying a file log into an empty topic: the first record carries this genesis
