@@ -162,6 +162,28 @@ std::string decode_event(std::string_view in, event& out) {
     return {};
 }
 
+std::string decode_event_head(std::string_view in, event& out) {
+    if (in.size() < 11) return "event record is short";
+    if (std::uint8_t(in[0]) != event_encoding)
+        return "unknown event encoding " + std::to_string(std::uint8_t(in[0]));
+    out.time = utc_time(std::chrono::microseconds(std::int64_t(get_u64(in.data() + 1))));
+    out.version = get_u16(in.data() + 9);
+    std::size_t pos = 11;
+    if (!read_string(in, pos, out.type)) return "event record field overruns its length";
+    for (int field = 0; field < 5; ++field) {
+        auto len = read_varint(in, pos);
+        if (!len || *len > in.size() - pos) return "event record field overruns its length";
+        pos += *len;
+    }
+    if (pos != in.size()) return "event record has trailing bytes";
+    out.source.clear();
+    out.actor.clear();
+    out.request_id.clear();
+    out.stream.clear();
+    out.data.clear();
+    return {};
+}
+
 std::string segment_file_name(seq_no base) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%020llu.log", static_cast<unsigned long long>(base.value));

@@ -93,6 +93,9 @@ void encode_event(std::string& out, const event& e);
 std::size_t encoded_size_bound(const event& e);
 // Decodes `bytes` into `out` (seq is left to the caller). Returns "" or what is wrong.
 std::string decode_event(std::string_view bytes, event& out);
+// The same checks, but only time, version and type are kept (the other fields are cleared):
+// for readers that follow the log's position rather than its contents.
+std::string decode_event_head(std::string_view bytes, event& out);
 
 // Segment file names: 20-digit zero-padded first sequence number, as Kafka does.
 std::string segment_file_name(seq_no base);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>
 
 #include "format.hpp"
 #include "sha256.hpp"
@@ -120,7 +121,7 @@ result<rd_kafka_conf_t*> make_conf(const kafka_log_options& o, bool producer) {
                                     {"enable.partition.eof", "true"},
                                     {"auto.offset.reset", "error"},
                                     {"isolation.level", "read_committed"},
-                                    {"fetch.wait.max.ms", "10"},
+                                    {"fetch.wait.max.ms", "100"},
                                     {"check.crcs", "true"},
                                 });
     }
@@ -173,11 +174,16 @@ struct chain_point {
 // place that decides what the topic's records mean: the follower and every reader use it.
 class cursor {
 public:
-    static result<std::unique_ptr<cursor>> start(const kafka_log_options& o, chain_point at) {
+    // `contents`: hand out whole events (readers); without it only seq, time, version and
+    // type (the follower, which tracks the position and checks the chain).
+    static result<std::unique_ptr<cursor>> start(const kafka_log_options& o, chain_point at,
+                                                 bool contents = true) {
         auto c = std::unique_ptr<cursor>(new cursor(o, at));
+        c->contents_ = contents;
         auto rk = make_consumer(o);
         if (!rk) return std::unexpected(rk.error());
         c->rk_ = std::move(*rk);
+        c->queue_.reset(rd_kafka_queue_get_consumer(c->rk_.get()));
         rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(parts, o.topic.c_str(), 0)->offset =
             std::int64_t(at.next.value - 1);
@@ -190,20 +196,24 @@ public:
     }
 
     ~cursor() {
+        for (std::size_t i = batch_pos_; i < batch_.size(); ++i)
+            if (batch_[i] != nullptr) rd_kafka_message_destroy(batch_[i]);
+        queue_.reset();
         if (rk_) rd_kafka_consumer_close(rk_.get());
     }
 
     // The next event in seq order into `out`: true, or false when none could be resolved
     // before `deadline` (the topic has nothing more yet, or the broker is unreachable).
     result<bool> next(event& out, steady::time_point deadline) {
-        while (ready_.empty()) {
+        while (ready_empty()) {
             auto got = pull(deadline);
             if (!got) return std::unexpected(got.error());
             if (!*got) return false;
         }
-        out = std::move(ready_.front().e);
-        const digest head = ready_.front().head;
-        ready_.pop_front();
+        // Swapped, not moved: the slot keeps out's old buffers for the next decode.
+        std::swap(out, ready_[ready_pos_].e);
+        const digest head = ready_[ready_pos_].head;
+        ++ready_pos_;
         out.time = std::max(out.time, last_time_);
         last_time_ = out.time;
         pos_.next = out.seq.next();
@@ -214,7 +224,7 @@ public:
 
     // After the last handed-out event. A valid restart point only when at_boundary().
     const chain_point& position() const { return pos_; }
-    bool at_boundary() const { return ready_.empty() && open_.empty(); }
+    bool at_boundary() const { return ready_empty() && open_.empty(); }
     // Records received but not yet resolvable (an append still arriving, or torn).
     bool holding() const { return !open_.empty(); }
     std::uint64_t next_offset() const { return next_offset_; }
@@ -241,12 +251,27 @@ private:
         digest head;
     };
 
+    // Takes the next message: from what the last batch brought, or a new batch of up to
+    // `batch_max` (one queue operation for many messages). False when none came in time.
+    rd_kafka_message_t* next_message(steady::time_point deadline) {
+        if (batch_pos_ < batch_.size()) return std::exchange(batch_[batch_pos_++], nullptr);
+        // Wait for one message, then take whatever else is already here without waiting
+        // (consume_batch waits until the batch is full or the timeout passes).
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+        const int ms = int(std::clamp<std::int64_t>(left.count(), 0, 1000));
+        rd_kafka_message_t* first = rd_kafka_consumer_poll(rk_.get(), ms);
+        if (first == nullptr) return nullptr;
+        batch_.resize(batch_max);
+        const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 0, batch_.data(), batch_max);
+        batch_.resize(std::size_t(std::max<ssize_t>(n, 0)));
+        batch_pos_ = 0;
+        return first;
+    }
+
     result<bool> pull(steady::time_point deadline) {
         while (true) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - steady::now());
-            const int ms = int(std::clamp<std::int64_t>(left.count(), 0, 1000));
-            rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), ms);
+            rd_kafka_message_t* m = next_message(deadline);
             if (m == nullptr) {
                 if (steady::now() >= deadline) return false;
                 continue;
@@ -324,15 +349,30 @@ private:
                                            " has an impossible batch header", seq);
 
         const std::string_view value(static_cast<const char*>(m.payload), m.len);
-        event e;
-        if (auto why = format::decode_event(value, e); !why.empty())
+        // The common case, a one-event append with nothing held before it, is decoded where
+        // it is handed out from; anything else waits in open_ until its batch is resolved.
+        const bool alone = open_.empty() && tag.count == 1;
+        event& e = alone ? ready_push().e : scratch_;
+        if (auto why = contents_ ? format::decode_event(value, e)
+                                 : format::decode_event_head(value, e);
+            !why.empty()) {
+            if (alone) --ready_len_;
             return fail(errc::corrupt, "record at seq " + std::to_string(seq.value) +
                                            " of Kafka topic " + opt_.topic +
                                            " is not an event: " + why,
                         seq);
+        }
+        if (!contents_ && e.type == log_checkpoint_type) (void)format::decode_event(value, e);
         e.seq = seq;
         head_ = sha256::chain(hasher_, head_, seq.value, sha256::leaf(hasher_, value));
         remember_head(seq, head_);
+        if (alone) {
+            ready_[ready_len_ - 1].head = head_;
+            if (e.type == log_checkpoint_type) {
+                if (auto r = check_checkpoint(e); !r) return r;
+            }
+            return {};
+        }
 
         if (!open_.empty()) {
             if (tag.writer == open_tag_.writer && tag.batch == open_tag_.batch &&
@@ -342,6 +382,13 @@ private:
                 return {};
             }
             if (auto r = release(true); !r) return r;  // torn: another record came in between
+            if (tag.count == 1 && tag.index == 0) {
+                auto& slot = ready_push();
+                std::swap(slot.e, e);
+                slot.head = head_;
+                if (slot.e.type == log_checkpoint_type) return check_checkpoint(slot.e);
+                return {};
+            }
         }
         if (tag.index != 0) {
             // The rest of an append whose start was interrupted: void on its own.
@@ -351,7 +398,6 @@ private:
         }
         open_tag_ = tag;
         open_.push_back({std::move(e), head_});
-        if (tag.count == 1) return release(false);
         return {};
     }
 
@@ -368,7 +414,9 @@ private:
             } else if (h.e.type == log_checkpoint_type) {
                 if (auto r = check_checkpoint(h.e); !r) return r;
             }
-            ready_.push_back({std::move(h.e), h.head});
+            auto& slot = ready_push();
+            std::swap(slot.e, h.e);
+            slot.head = h.head;
         }
         open_.clear();
         return {};
@@ -412,16 +460,38 @@ private:
         (void)seq;
     }
 
+    struct queue_deleter {
+        void operator()(rd_kafka_queue_t* q) const {
+            if (q != nullptr) rd_kafka_queue_destroy(q);
+        }
+    };
+    static constexpr std::size_t batch_max = 256;
+
     const kafka_log_options& opt_;
     rk_handle rk_;
+    std::unique_ptr<rd_kafka_queue_t, queue_deleter> queue_;  // the consumer's queue
+    std::vector<rd_kafka_message_t*> batch_;  // taken from the queue, handed out from batch_pos_
+    std::size_t batch_pos_ = 0;
     chain_point pos_;
     utc_time last_time_{};
     std::uint64_t next_offset_ = 0;
     digest head_{};
     std::optional<digest> genesis_;
     sha256::hasher hasher_;
-    std::deque<resolved> ready_;
+    // Resolved events waiting to be handed out, [ready_pos_, ready_len_) of ready_. The slots
+    // are reused, strings and all, so decoding allocates nothing once they have grown.
+    bool ready_empty() const { return ready_pos_ == ready_len_; }
+    resolved& ready_push() {
+        if (ready_empty()) ready_pos_ = ready_len_ = 0;
+        if (ready_len_ == ready_.size()) ready_.emplace_back();
+        return ready_[ready_len_++];
+    }
+    std::vector<resolved> ready_;
+    std::size_t ready_pos_ = 0;
+    std::size_t ready_len_ = 0;
     std::vector<held> open_;
+    event scratch_;  // decoding target for records that are held
+    bool contents_ = true;
     batch_tag open_tag_;
     kafka_read_counts counts_;
     std::deque<digest> ring_;
@@ -429,9 +499,12 @@ private:
 };
 
 // One append in flight: completed when librdkafka reported on every record of it.
+// Delivery reports may arrive (on the poll thread, or inside rd_kafka_flush on another)
+// before the producing thread has produced the rest, so the counters are taken under `mu`.
 struct batch_state {
+    std::mutex mu;
     std::uint16_t count = 0;
-    std::uint16_t outstanding = 0;
+    std::uint32_t outstanding = 0;      // records not yet reported or written off
     std::uint16_t reported = 0;         // delivery reports come in produce order (one partition)
     std::vector<std::int64_t> offsets;  // -1 until reported (or when never produced)
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -475,6 +548,7 @@ struct kafka_log::impl {
 
     std::unique_ptr<cursor> follower;  // owned by the follower thread once it runs
     std::uint64_t since_checkpoint = 0;  // follower thread only
+    seq_no last_point{1};                // follower thread only: the newest restart point
     seq_no last_checkpointed{};
     std::atomic<bool> stop{false};
     std::thread follow_thread;
@@ -490,19 +564,28 @@ struct kafka_log::impl {
         return last;
     }
 
-    // Applies the follower's progress after it handed out `e`.
-    void advance(const event& e) {
+    // Publishes the follower's progress after it handed out events up to `upto`; `fresh` are
+    // the restart points it passed meanwhile.
+    void advance(seq_no upto, std::vector<chain_point>& fresh) {
         {
             std::lock_guard lk(mu);
-            last = e.seq;
+            last = upto;
             head = follower->position().head;
             if (!genesis) genesis = follower->genesis();
             counts = follower->counts();
-            if (follower->at_boundary() &&
-                (points.empty() || e.seq.value + 1 - points.back().next.value >= point_every))
-                points.push_back(follower->position());
+            points.insert(points.end(), fresh.begin(), fresh.end());
         }
+        fresh.clear();
         cv.notify_all();
+    }
+
+    // Notes a restart point after `e` when the follower is at a batch boundary and far enough
+    // from the previous one. Follower thread only (or open(), before it starts).
+    void note_point(const event& e, std::vector<chain_point>& fresh) {
+        if (!follower->at_boundary()) return;
+        if (e.seq.value + 1 - last_point.value < point_every) return;
+        fresh.push_back(follower->position());
+        last_point = e.seq.next();
     }
 
     void fail_writes(const error& e) {
@@ -523,8 +606,18 @@ struct kafka_log::impl {
 
     void follow() {
         event e;
+        std::vector<chain_point> fresh;
         while (!stop.load()) {
             auto r = follower->next(e, steady::now() + std::chrono::milliseconds(100));
+            std::uint64_t n = 0;
+            // Then whatever is already here, published together: one wake-up per burst.
+            while (r && *r) {
+                note_point(e, fresh);
+                ++n;
+                const seq_no upto = e.seq;
+                r = n < 4096 ? follower->next(e, steady::now()) : result<bool>(false);
+                if (r && !*r) advance(upto, fresh);
+            }
             if (!r) {
                 {
                     std::lock_guard lk(mu);
@@ -534,10 +627,9 @@ struct kafka_log::impl {
                 cv.notify_all();
                 return;
             }
-            if (!*r) continue;
-            advance(e);
-            if (producer && opt.checkpoint_every > 0 &&
-                ++since_checkpoint >= opt.checkpoint_every) {
+            if (n == 0) continue;
+            since_checkpoint += n;
+            if (producer && opt.checkpoint_every > 0 && since_checkpoint >= opt.checkpoint_every) {
                 since_checkpoint = 0;
                 write_checkpoint();
             }
@@ -571,12 +663,18 @@ struct kafka_log::impl {
     static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
         auto* self = static_cast<impl*>(opaque);
         auto* st = static_cast<batch_state*>(m->_private);
-        if (st->reported < st->offsets.size()) st->offsets[st->reported++] = m->err ? -1 : m->offset;
-        if (m->err && !st->err) {
-            st->err = m->err;
-            st->why = rd_kafka_err2str(m->err);
+        bool last = false;
+        {
+            std::lock_guard lk(st->mu);
+            if (st->reported < st->offsets.size())
+                st->offsets[st->reported++] = m->err ? -1 : m->offset;
+            if (m->err && !st->err) {
+                st->err = m->err;
+                st->why = rd_kafka_err2str(m->err);
+            }
+            last = --st->outstanding == 0;
         }
-        if (--st->outstanding == 0) self->finish(st);
+        if (last) self->finish(st);
     }
 
     static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -623,7 +721,6 @@ void kafka_log::impl::append(std::vector<event> batch, append_handler done) {
         if (failure) return done(std::unexpected(*failure));
     }
     if (!producer) return done(fail(errc::invalid_argument, "the log was opened read-only"));
-
     std::lock_guard lk(produce_mu);
     const utc_time now = opt.keep_event_times ? last_stamp : std::max(opt.clock(), last_stamp);
     utc_time stamp = now;
@@ -633,6 +730,7 @@ void kafka_log::impl::append(std::vector<event> batch, append_handler done) {
         if (opt.keep_event_times) stamp = std::max(stamp, e.time);
         e.time = stamp;
         std::string v;
+        v.reserve(format::encoded_size_bound(e));
         format::encode_event(v, e);
         if (v.size() > max_event_bytes)
             return done(fail(errc::too_large, "an event of type " + e.type + " encodes to " +
@@ -649,45 +747,73 @@ void kafka_log::impl::append(std::vector<event> batch, append_handler done) {
 
     auto* st = new batch_state;
     st->count = std::uint16_t(batch.size());
+    st->outstanding = std::uint32_t(batch.size());
     st->offsets.assign(batch.size(), -1);
     st->time = stamp;
     st->done = std::move(done);
     const batch_tag base{writer_id, next_batch++, 0, st->count};
     ++in_flight;
     std::size_t produced = 0;
+    rd_kafka_resp_err_t refused = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-        batch_tag tag = base;
-        tag.index = std::uint16_t(i);
-        const std::string t = encode_tag(tag);
-        rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
-        rd_kafka_header_add(hdrs, batch_header, -1, t.data(), t.size());
-        if (genesis_pending && opt.genesis) {
-            rd_kafka_header_add(hdrs, genesis_header, -1, opt.genesis->data(), 32);
-            genesis_pending = false;
+        // A record without a batch tag is an append of its own: one-event appends (most of
+        // them) carry no header at all.
+        rd_kafka_headers_t* hdrs = nullptr;
+        if (batch.size() > 1 || (genesis_pending && opt.genesis)) {
+            hdrs = rd_kafka_headers_new(2);
+            if (batch.size() > 1) {
+                batch_tag tag = base;
+                tag.index = std::uint16_t(i);
+                const std::string t = encode_tag(tag);
+                rd_kafka_header_add(hdrs, batch_header, -1, t.data(), t.size());
+            }
+            if (genesis_pending && opt.genesis) {
+                rd_kafka_header_add(hdrs, genesis_header, -1, opt.genesis->data(), 32);
+                genesis_pending = false;
+            }
         }
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        // A full queue drains as the broker acknowledges; anything else is final.
         for (int attempt = 0; attempt < 200; ++attempt) {
-            err = rd_kafka_producev(
-                producer.get(), RD_KAFKA_V_TOPIC(opt.topic.c_str()), RD_KAFKA_V_PARTITION(0),
-                RD_KAFKA_V_KEY(batch[i].stream.data(), batch[i].stream.size()),
-                RD_KAFKA_V_VALUE(values[i].data(), values[i].size()),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                RD_KAFKA_V_OPAQUE(st), RD_KAFKA_V_END);
+            err = hdrs != nullptr
+                      ? rd_kafka_producev(
+                            producer.get(), RD_KAFKA_V_TOPIC(opt.topic.c_str()),
+                            RD_KAFKA_V_PARTITION(0),
+                            RD_KAFKA_V_KEY(batch[i].stream.data(), batch[i].stream.size()),
+                            RD_KAFKA_V_VALUE(values[i].data(), values[i].size()),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_OPAQUE(st), RD_KAFKA_V_END)
+                      : rd_kafka_producev(
+                            producer.get(), RD_KAFKA_V_TOPIC(opt.topic.c_str()),
+                            RD_KAFKA_V_PARTITION(0),
+                            RD_KAFKA_V_KEY(batch[i].stream.data(), batch[i].stream.size()),
+                            RD_KAFKA_V_VALUE(values[i].data(), values[i].size()),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(st),
+                            RD_KAFKA_V_END);
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
             rd_kafka_poll(producer.get(), 10);  // let delivery reports drain the queue
         }
         if (err) {
-            rd_kafka_headers_destroy(hdrs);  // only owned by librdkafka on success
-            st->err = err;
-            st->why = rd_kafka_err2str(err);
+            if (hdrs != nullptr) rd_kafka_headers_destroy(hdrs);  // librdkafka's only on success
+            refused = err;
             break;
         }
         ++produced;
     }
-    // The records produced report through on_delivery; one that was not keeps its -1 (and
-    // st->err is set), so the append fails, and readers void the part that was written.
-    st->outstanding = std::uint16_t(produced);
-    if (produced == 0) finish(st);
+    if (produced == batch.size()) return;
+    // The records produced report through on_delivery; the rest keep their -1 and the error,
+    // so the append fails, and readers void the part that was written.
+    bool none_left = false;
+    {
+        std::lock_guard st_lock(st->mu);
+        if (!st->err) {
+            st->err = refused;
+            st->why = rd_kafka_err2str(refused);
+        }
+        st->outstanding -= std::uint32_t(batch.size() - produced);
+        none_left = st->outstanding == 0;
+    }
+    if (none_left) finish(st);
 }
 
 kafka_log::kafka_log(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
@@ -772,7 +898,8 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(kafka_log_options options) {
                     seq_no{1});
     meta.reset();
 
-    auto follower = cursor::start(p->opt, chain_point{seq_no{1}, default_genesis(), {}});
+    auto follower =
+        cursor::start(p->opt, chain_point{seq_no{1}, default_genesis(), {}}, /*contents=*/false);
     if (!follower) return std::unexpected(follower.error());
     p->follower = std::move(*follower);
     p->genesis = high == 0 ? p->opt.genesis.value_or(default_genesis()) : std::optional<digest>();
@@ -782,6 +909,7 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(kafka_log_options options) {
     // Read to the end measured above; then whatever is resolvable. An append still arriving
     // (or left incomplete) at the end stays held: the follower thread resolves it later.
     event e;
+    std::vector<chain_point> fresh;
     while (true) {
         const bool read_all = p->follower->next_offset() >= std::uint64_t(high);
         const auto until = read_all ? steady::now()
@@ -789,7 +917,8 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(kafka_log_options options) {
         auto r = p->follower->next(e, until);
         if (!r) return std::unexpected(r.error());
         if (*r) {
-            p->advance(e);
+            p->note_point(e, fresh);
+            p->advance(e.seq, fresh);
             continue;
         }
         if (read_all) break;
@@ -829,7 +958,11 @@ public:
 
     result<bool> next(event& out) override {
         while (true) {
-            if (cur_->position().next > log_->last_seq()) return false;
+            // The follower's horizon, asked again only once this reader has caught up with it.
+            if (cur_->position().next > horizon_) {
+                horizon_ = log_->last_seq();
+                if (cur_->position().next > horizon_) return false;
+            }
             auto r = cur_->next(out, steady::now() + reader_patience);
             if (!r) return std::unexpected(r.error());
             if (!*r) return false;  // the broker is slow or away: the caller retries later
@@ -842,6 +975,7 @@ private:
     std::shared_ptr<kafka_log::impl> log_;
     std::unique_ptr<cursor> cur_;
     seq_no first_;
+    seq_no horizon_{};
 };
 
 }  // namespace
