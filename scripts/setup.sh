@@ -14,6 +14,7 @@ packages=(
   librdkafka-dev          # Kafka backend of the log (and its mock cluster for tests)
   libcli11-dev            # command-line parsing for scimsyncd and scimsyncctl
   libgoogle-perftools-dev # tcmalloc (minimal) for scimsyncd: faster small allocations
+  libsystemd-dev          # sd_notify: Type=notify readiness, status and watchdog
   libtomlplusplus-dev     # configuration file (TOML, errors with line and column)
   catch2                  # unit and integration tests (v2, run by ctest)
   slapd ldap-utils        # real OpenLDAP server and clients for tests and the demo

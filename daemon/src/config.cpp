@@ -59,13 +59,21 @@ const char* type_name(const toml::node& n) {
     }
 }
 
-// Where a setting went wrong, for the one-line error.
+// Where a setting went wrong, for the one-line error: the file and line, or the environment
+// variable that set it.
 struct locator {
     const std::filesystem::path& file;
+    const std::map<std::string, std::string>* from_environment = nullptr;  // key -> variable
 
     std::string operator()(const toml::source_region& where, std::string_view key,
                            std::string_view problem) const {
         std::ostringstream out;
+        if (from_environment != nullptr) {
+            if (auto it = from_environment->find(std::string(key)); it != from_environment->end()) {
+                out << "environment variable " << it->second << ": " << key << ": " << problem;
+                return out.str();
+            }
+        }
         out << file.string() << ':' << where.begin.line << ": " << key << ": " << problem;
         return out.str();
     }
@@ -537,8 +545,9 @@ std::string to_string(const listen_address& a) {
     return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
 }
 
-std::expected<void, std::string> apply_config_file(const std::filesystem::path& file,
-                                                   daemon_config& config) {
+namespace {
+
+std::expected<toml::table, std::string> parse_file(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
         return std::unexpected(file.string() +
@@ -546,17 +555,104 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
     }
     std::ostringstream text;
     text << in.rdbuf();
-
-    toml::table table;
     try {
-        table = toml::parse(text.str(), file.string());
+        return toml::parse(text.str(), file.string());
     } catch (const toml::parse_error& e) {
         std::ostringstream out;
         out << file.string() << ':' << e.source().begin.line << ':' << e.source().begin.column
             << ": " << e.description();
         return std::unexpected(out.str());
     }
+}
 
+// SCIMSYNC_LOG__KAFKA__BROKERS=... -> table["log"]["kafka"]["brokers"]; `set` notes which
+// variable set which key.
+std::expected<void, std::string> overlay_environment(toml::table& table, char** environ,
+                                                     std::map<std::string, std::string>& set) {
+    constexpr std::string_view prefix = "SCIMSYNC_";
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        const auto eq = entry.find('=');
+        if (eq == std::string_view::npos || !entry.starts_with(prefix)) continue;
+        const std::string variable(entry.substr(0, eq));
+        const std::string value(entry.substr(eq + 1));
+        // SCIMSYNC_KAFKA_BROKERS (the tests' real cluster) and friends are not settings.
+        if (variable.starts_with("SCIMSYNC_KAFKA_") || variable.starts_with("SCIMSYNC_DEMO_") ||
+            variable == "SCIMSYNC_SKIP_ASAN")
+            continue;
+        std::vector<std::string> path;
+        std::string part;
+        const std::string rest = variable.substr(prefix.size());
+        for (std::size_t i = 0; i < rest.size(); ++i) {
+            if (rest.compare(i, 2, "__") == 0) {
+                path.push_back(std::move(part));
+                part.clear();
+                ++i;
+            } else {
+                part += char(std::tolower(static_cast<unsigned char>(rest[i])));
+            }
+        }
+        path.push_back(std::move(part));
+        if (std::any_of(path.begin(), path.end(), [](const std::string& p) { return p.empty(); }))
+            return std::unexpected("environment variable " + variable +
+                                   ": not a setting (SCIMSYNC_SECTION__KEY)");
+        std::string key;
+        toml::table* at = &table;
+        for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+            key += path[i] + ".";
+            auto* node = at->get(path[i]);
+            if (node == nullptr) node = at->insert(path[i], toml::table{}).first->second.as_table();
+            at = node->as_table();
+            if (at == nullptr)
+                return std::unexpected("environment variable " + variable + ": " +
+                                       key.substr(0, key.size() - 1) + " is not a table");
+        }
+        key += path.back();
+        // A TOML value when it reads as one (8080, true, "quoted"), else the text itself.
+        try {
+            auto parsed = toml::parse("v = " + value);
+            at->insert_or_assign(path.back(), *parsed.get("v"));
+        } catch (const toml::parse_error&) {
+            at->insert_or_assign(path.back(), value);
+        }
+        set[key] = variable;
+    }
+    return {};
+}
+
+std::expected<void, std::string> apply_config_table(const toml::table& table,
+                                                    const std::filesystem::path& file,
+                                                    const std::map<std::string, std::string>* env,
+                                                    daemon_config& config);
+
+}  // namespace
+
+std::expected<void, std::string> apply_config_file(const std::filesystem::path& file,
+                                                   daemon_config& config) {
+    auto table = parse_file(file);
+    if (!table) return std::unexpected(table.error());
+    return apply_config_table(*table, file, nullptr, config);
+}
+
+std::expected<void, std::string> load_config(const std::optional<std::filesystem::path>& file,
+                                             char** environ, daemon_config& config) {
+    toml::table table;
+    if (file) {
+        auto parsed = parse_file(*file);
+        if (!parsed) return std::unexpected(parsed.error());
+        table = std::move(*parsed);
+    }
+    std::map<std::string, std::string> env;
+    if (auto r = overlay_environment(table, environ, env); !r) return r;
+    return apply_config_table(table, file.value_or("(no config file)"), &env, config);
+}
+
+namespace {
+
+std::expected<void, std::string> apply_config_table(const toml::table& table,
+                                                    const std::filesystem::path& file,
+                                                    const std::map<std::string, std::string>* env,
+                                                    daemon_config& config) {
     // Settings are applied to a copy so that a bad file leaves `config` untouched.
     daemon_config next = config;
     std::int64_t timeout_s = next.read_timeout.count();
@@ -648,6 +744,76 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
     keys["http.body_limit_bytes"] = integer_setter(next.body_limit_bytes, 1, std::int64_t{1} << 30);
     keys["http.read_timeout_s"] = integer_setter(timeout_s, 1, 3600);
     keys["http.threads"] = integer_setter(next.threads, 1, 64);
+    auto number_setter = [](double& target, double min, double max) -> setter {
+        return [&target, min, max](const toml::node& n) -> std::expected<void, std::string> {
+            const auto v = n.value<double>();
+            if (!v || *v < min || *v > max)
+                return std::unexpected("expected a number from " + std::to_string(int(min)) +
+                                       " to " + std::to_string(int(max)));
+            target = *v;
+            return {};
+        };
+    };
+    keys["http.rate_limit_per_token"] = number_setter(next.rate_limit_per_token, 0, 1e6);
+    keys["http.rate_limit_burst"] = number_setter(next.rate_limit_burst, 0, 1e7);
+    keys["http.tls.cert_file"] =
+        string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+            next.tls_cert_file = s;
+            return {};
+        });
+    keys["http.tls.key_file"] =
+        string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+            next.tls_key_file = s;
+            return {};
+        });
+    keys["logging.level"] = string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+        if (s != "error" && s != "warning" && s != "info" && s != "debug")
+            return std::unexpected("expected error, warning, info or debug, got \"" + s + "\"");
+        next.log_level = s;
+        return {};
+    });
+    keys["logging.requests"] = [&](const toml::node& n) -> std::expected<void, std::string> {
+        const auto b = n.value<bool>();
+        if (!b) return std::unexpected(std::string("expected true or false, got ") + type_name(n));
+        next.log_requests = *b;
+        return {};
+    };
+    keys["health.views_max_lag"] = integer_setter(next.views_max_lag, 0, std::int64_t{1} << 40);
+    keys["health.ldap_max_lag"] = integer_setter(next.ldap_max_lag, 0, std::int64_t{1} << 40);
+    keys["health.policies_max_lag"] =
+        integer_setter(next.policies_max_lag, 0, std::int64_t{1} << 40);
+    // [tokens.<name>]: file = "/etc/scimsync/tokens/okta", scope = "scim" | "admin"
+    keys["tokens"] = [&next](const toml::node& n) -> std::expected<void, std::string> {
+        const auto* t = n.as_table();
+        if (t == nullptr)
+            return std::unexpected(std::string("expected a table, got ") + type_name(n));
+        next.tokens.clear();
+        for (const auto& [k, v] : *t) {
+            const std::string name(k.str());
+            const std::string where = "line " + std::to_string(v.source().begin.line) + ": " + name;
+            const auto* def = v.as_table();
+            if (def == nullptr)
+                return std::unexpected(where + ": expected a table { file, scope }");
+            token_file tf;
+            tf.name = name;
+            for (const auto& [dk, dv] : *def) {
+                if (dk.str() == "file" && dv.is_string()) {
+                    tf.file = *dv.value<std::string>();
+                } else if (dk.str() == "scope" && dv.is_string()) {
+                    tf.scope = *dv.value<std::string>();
+                    if (tf.scope != "scim" && tf.scope != "admin")
+                        return std::unexpected(where + ".scope: expected \"scim\" or \"admin\"");
+                } else {
+                    return std::unexpected(where + "." + std::string(dk.str()) +
+                                           ": unknown key or wrong type (file and scope are "
+                                           "strings)");
+                }
+            }
+            if (tf.file.empty()) return std::unexpected(where + ".file: required");
+            next.tokens.push_back(std::move(tf));
+        }
+        return {};
+    };
     ldap_draft ldap;
     add_ldap_keys(keys, ldap);
     // [access.services.<name>]: description = "...", roles = ["viewer", "admin"]
@@ -688,7 +854,7 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
 
     add_policy_keys(keys, next.policies);
 
-    if (auto r = apply_table(table, "", keys, locator{file}); !r) return r;
+    if (auto r = apply_table(table, "", keys, locator{file, env}); !r) return r;
     if (auto why = policies::validate(next.policies); !why.empty()) {
         const auto* section = table["policies"].node();
         const auto line = section != nullptr ? section->source().begin.line : 0;
@@ -711,11 +877,25 @@ std::expected<void, std::string> apply_config_file(const std::filesystem::path& 
                                ": log.backend = \"kafka\" needs log.kafka.brokers and "
                                "log.kafka.topic");
     }
+    if (next.tls_cert_file.empty() != next.tls_key_file.empty()) {
+        const auto* section = table["http"].node();
+        const auto line = section != nullptr ? section->source().begin.line : 0;
+        return std::unexpected(file.string() + ":" + std::to_string(line) +
+                               ": http.tls needs both cert_file and key_file");
+    }
+    next.sections.clear();
+    for (const auto& [k, v] : table) {
+        std::ostringstream text;
+        v.visit([&text](const auto& node) { text << node; });
+        next.sections[std::string(k.str())] = text.str();
+    }
     next.kafka.delivery_timeout = std::chrono::milliseconds(delivery_ms);
     next.kafka.open_timeout = std::chrono::milliseconds(open_ms);
     next.read_timeout = std::chrono::seconds(timeout_s);
     config = std::move(next);
     return {};
 }
+
+}  // namespace
 
 }  // namespace scimsync::daemon

@@ -104,3 +104,12 @@ void policy_service::add_routes(router& routes) {
 }
 
 }  // namespace scimsync::daemon
+
+namespace scimsync::daemon {
+
+std::optional<nlohmann::json> policy_service::status() const {
+    if (!enabled_ || !runner_) return std::nullopt;
+    return runner_->status();
+}
+
+}  // namespace scimsync::daemon

@@ -71,6 +71,33 @@ bool router::match(const route& r, std::string_view path, http_request* request)
 }
 
 void router::dispatch(http_request request, const respond_fn& respond) const {
+    if (!hooks_.principal && !hooks_.admit && !hooks_.answered)
+        return dispatch_to(std::move(request), respond);
+    auto record = std::make_shared<request_record>();
+    const auto started = std::chrono::steady_clock::now();
+    record->method = request.method;
+    record->path = std::string(request.path());
+    record->remote = request.remote;
+    if (hooks_.principal) record->principal = hooks_.principal(request);
+    for (const auto& r : routes_) {
+        if (r.method == request.method && match(r, record->path, nullptr)) {
+            record->route = r.pattern;
+            break;
+        }
+    }
+    const respond_fn observed = [this, record, started, respond](http_response res) {
+        record->status = res.status;
+        record->elapsed = std::chrono::steady_clock::now() - started;
+        if (hooks_.answered) hooks_.answered(*record);
+        respond(std::move(res));
+    };
+    if (hooks_.admit) {
+        if (auto refused = hooks_.admit(record->principal)) return observed(std::move(*refused));
+    }
+    dispatch_to(std::move(request), observed);
+}
+
+void router::dispatch_to(http_request request, const respond_fn& respond) const {
     const std::string path(request.path());
     std::vector<std::string_view> allowed;
     for (const auto& r : routes_) {

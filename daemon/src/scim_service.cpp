@@ -181,7 +181,17 @@ public:
         std::shared_lock lk(mu_);
         return inner_.checkpoint();
     }
+    // Called after each applied event, outside the lock (metrics). Set before start.
+    std::function<void(std::string_view)> on_event;
+
     el::result<void> apply(const el::event& e) override {
+        auto r = apply_locked(e);
+        if (r && on_event) on_event(e.type);
+        return r;
+    }
+
+private:
+    el::result<void> apply_locked(const el::event& e) {
         std::unique_lock lk(mu_);
         auto r = inner_.apply(e);
         if (r && inner_.dir().last_void().kind != model::directory::void_kind::none) {
@@ -191,6 +201,8 @@ public:
         }
         return r;
     }
+
+public:
     // The verdict on the first event in [first, last] that had no effect, if any.
     std::optional<model::directory::void_verdict> void_in(std::uint64_t first,
                                                           std::uint64_t last) const {
@@ -313,6 +325,18 @@ struct scim_service::impl {
     std::mutex used_mu;
     std::map<std::string, el::utc_time> last_used;  // token id -> last successful use (memory only)
 
+    mutable std::shared_mutex config_tokens_mu;
+    std::vector<config_token> config_tokens;  // from the configuration; replaced on reload
+
+    // The configuration token `presented` is, if any (constant-time comparisons).
+    std::optional<config_token> config_token_for(std::string_view presented) const {
+        std::shared_lock lk(config_tokens_mu);
+        std::optional<config_token> found;
+        for (const auto& t : config_tokens)
+            if (secrets::token_matches(presented, t.hash)) found = t;
+        return found;
+    }
+
     impl(el::log& l, scim_options o)
         : log(l), opt(std::move(o)), single_writer(l.single_writer()) {}
 
@@ -392,8 +416,13 @@ struct scim_service::impl {
             for (std::size_t i = 0; i < events.size(); ++i)
                 add_expect(events[i], i == 0 ? *expect : json{{"with_previous", true}});
         }
-        log.async_append(std::move(events), [this, done = std::move(done)](
+        const auto submitted = std::chrono::steady_clock::now();
+        log.async_append(std::move(events), [this, done = std::move(done), submitted](
                                                 el::result<el::append_result> r) {
+            if (opt.on_append)
+                opt.on_append(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                            submitted)
+                                  .count());
             if (!r) return done(outcome{std::move(r), {}});
             when_applied(r->last.value, [this, done, r]() mutable {
                 model::directory::void_verdict verdict;
@@ -497,7 +526,20 @@ struct scim_service::impl {
         std::string_view presented = h.substr(7);
         while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
         auto id = secrets::token_id(presented);
-        if (!id) return unauthorized("the bearer token is not valid");
+        const bool issued = id && read.read([&](const model::directory& d) {
+            return d.token(*id) != nullptr;
+        });
+        if (!issued) {
+            const auto configured = config_token_for(presented);
+            if (!configured) return unauthorized("the bearer token is not valid");
+            if (configured->scope != scope)
+                return unauthorized(configured->scope == "admin"
+                                        ? "this is an admin API token; SCIM needs a SCIM token"
+                                        : "this is a SCIM token; the admin API needs an admin "
+                                          "token");
+            token_id = "config-token:" + configured->name;
+            return std::nullopt;
+        }
         const auto verdict = read.read([&](const model::directory& d) -> std::string {
             const auto* t = d.token(*id);
             if (t == nullptr || !secrets::token_matches(presented, t->hash))
@@ -512,7 +554,7 @@ struct scim_service::impl {
             return {};
         });
         if (!verdict.empty()) return unauthorized(verdict);
-        token_id = *id;
+        token_id = "token:" + *id;
         std::lock_guard lk(used_mu);
         last_used[*id] = el::system_utc_now();
         return std::nullopt;
@@ -671,13 +713,13 @@ struct scim_service::impl {
         if (admin && !req.trusted_actor.empty()) return origin{"admin", req.trusted_actor};
         if (auto denied = authenticate(req, token, admin ? "admin" : "scim"))
             return std::move(*denied);
-        if (admin) return origin{"admin", "token:" + token};
+        if (admin) return origin{"admin", token};
         if (!discovery &&
             !read.read([](const model::directory& d) { return d.provisioning_enabled(); }))
             return scim_error(503,
                               "provisioning is disabled by the administrator "
                               "(scimsyncctl provisioning enable); nothing was changed");
-        return origin{"scim", "token:" + token};
+        return origin{"scim", token};
     }
 
     static std::string request_id(const http_request& req) {
@@ -1625,6 +1667,11 @@ el::result<void> scim_service::start() {
     ro.upcast = &model::catalogue();
     ro.notice = impl_->opt.notice;
     ro.on_applied = [p = impl_.get()](el::seq_no s) { p->on_applied(s); };
+    if (impl_->opt.on_progress)
+        ro.on_progress = [p = impl_.get()](el::seq_no at) {
+            p->opt.on_progress(at, p->log.last_seq());
+        };
+    impl_->read.on_event = impl_->opt.on_event;
     impl_->runner = std::make_unique<el::projector_runner>(impl_->log, impl_->read, std::move(ro));
     if (auto r = impl_->runner->start(); !r) return r;
     // The write model starts equal to the read model: nothing is in flight yet. Both get room
@@ -1637,6 +1684,33 @@ el::result<void> scim_service::start() {
     });
     impl_->on_applied(impl_->runner->applied());
     return {};
+}
+
+void scim_service::set_config_tokens(std::vector<config_token> tokens) {
+    std::unique_lock lk(impl_->config_tokens_mu);
+    impl_->config_tokens = std::move(tokens);
+}
+
+std::string scim_service::principal_name(const http_request& req) {
+    if (!req.trusted_actor.empty()) return "admin-socket";
+    auto header = req.header("authorization");
+    if (!header || header->size() < 7 || !scim::iequals(header->substr(0, 7), "Bearer ")) return "";
+    std::string_view presented = header->substr(7);
+    while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
+    if (auto id = secrets::token_id(presented)) {
+        auto name = impl_->read.read([&](const model::directory& d) -> std::optional<std::string> {
+            const auto* t = d.token(*id);
+            if (t == nullptr) return std::nullopt;
+            return secrets::token_matches(presented, t->hash) ? t->name : std::string();
+        });
+        if (name) return *name;
+    }
+    if (auto t = impl_->config_token_for(presented)) return t->name;
+    return "";
+}
+
+el::seq_no scim_service::applied() const {
+    return impl_->runner ? impl_->runner->applied() : el::seq_no{};
 }
 
 void scim_service::set_base_url(std::string url) {

@@ -84,6 +84,10 @@ std::optional<std::string> token_id(std::string_view presented) {
     return std::string(presented.substr(4, 12));
 }
 
+std::string hash_token(std::string_view token) {
+    return "sha256:" + sha256_hex(token);
+}
+
 bool token_matches(std::string_view presented, std::string_view stored_hash) {
     const std::string computed = "sha256:" + sha256_hex(presented);
     return computed.size() == stored_hash.size() &&

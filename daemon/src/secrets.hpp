@@ -21,6 +21,8 @@ issued_token issue_token();
 
 // The id embedded in a presented token, or nullopt if it is not shaped like ours.
 std::optional<std::string> token_id(std::string_view presented);
+// "sha256:<hex>" of a token: the form tokens are kept in.
+std::string hash_token(std::string_view token);
 // Compares sha256(presented) with a stored "sha256:<hex>" in constant time.
 bool token_matches(std::string_view presented, std::string_view stored_hash);
 

@@ -74,6 +74,7 @@ struct server::impl {
     void accept_http();
     void accept_admin();
     void wait_signal();
+    void schedule_tick();
     void begin_drain();
     void finish_if_drained();
     void remember(const std::shared_ptr<connection>& c);
@@ -104,6 +105,7 @@ struct server::impl {
     net::signal_set signals{control};
     net::steady_timer drain_timer{control};
     net::steady_timer accept_retry_timer{control};
+    net::steady_timer tick_timer{control};
     bool stopping = false;  // on `control` only
 };
 
@@ -517,9 +519,24 @@ void server::impl::accept_admin() {
     });
 }
 
+void server::impl::schedule_tick() {
+    if (options.tick_interval.count() <= 0 || !options.on_tick) return;
+    tick_timer.expires_after(options.tick_interval);
+    tick_timer.async_wait([this](error_code ec) {
+        if (ec || stopping) return;
+        options.on_tick();
+        schedule_tick();
+    });
+}
+
 void server::impl::wait_signal() {
     signals.async_wait([this](error_code ec, int sig) {
         if (ec) return;
+        if (sig == SIGHUP) {
+            if (!stopping && options.on_reload) options.on_reload();
+            wait_signal();
+            return;
+        }
         if (stopping) {
             notice("second signal " + std::string(::strsignal(sig)) + " during drain: exiting now");
             ioc.stop();
@@ -540,6 +557,7 @@ void server::impl::begin_drain() {
     http_acceptor.close(ignored);
     admin_acceptor.close(ignored);
     accept_retry_timer.cancel();
+    tick_timer.cancel();
     remove_admin_socket();
 
     std::vector<std::shared_ptr<connection>> live;
@@ -592,7 +610,9 @@ std::expected<void, std::string> server::open() {
     if (auto r = s.open_http(); !r) return r;
     s.signals.add(SIGTERM);
     s.signals.add(SIGINT);
+    if (s.options.on_reload) s.signals.add(SIGHUP);
     s.wait_signal();
+    s.schedule_tick();
     s.accept_http();
     if (s.admin_acceptor.is_open()) s.accept_admin();
     return {};

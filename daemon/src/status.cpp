@@ -18,7 +18,22 @@ std::string not_ready_reason(const eventlog::log& log, const daemon_status& stat
         return "log directory " + status.log_dir.string() +
                " is not writable: " + std::strerror(errno);
     }
+    if (status.lags) {
+        for (const auto& l : status.lags()) {
+            if (l.max > 0 && l.events > l.max)
+                return "the " + l.name + " projector is " + std::to_string(l.events) +
+                       " events behind the log (health." + l.name + "_max_lag is " +
+                       std::to_string(l.max) + ")";
+        }
+    }
     return {};
+}
+
+nlohmann::ordered_json lag_json(const daemon_status& status) {
+    nlohmann::ordered_json lag = nlohmann::ordered_json::object();
+    if (status.lags)
+        for (const auto& l : status.lags()) lag[l.name] = l.events;
+    return lag;
 }
 
 }  // namespace
@@ -31,11 +46,13 @@ void add_health_routes(router& routes, const eventlog::log& log, const daemon_st
             nlohmann::ordered_json body;
             body["status"] = "not ready";
             body["reason"] = reason;
+            body["lag"] = lag_json(status);
             return json_response(503, body.dump());
         }
         nlohmann::ordered_json body;
         body["status"] = "ready";
         body["last_seq"] = log.last_seq().value;
+        body["lag"] = lag_json(status);
         return json_response(200, body.dump());
     });
 }
@@ -51,6 +68,7 @@ void add_status_command(command_registry& commands, const eventlog::log& log,
             {"durability", eventlog::to_string(status.durability)},
             {"data_dir", status.data_dir.string()},
             {"listen", status.listen_url},
+            {"lag", lag_json(status)},
             {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
         };
     });

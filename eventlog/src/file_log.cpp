@@ -393,6 +393,15 @@ struct file_log::impl {
     std::deque<pending> queue;
     bool stopping = false;
     std::atomic<std::uint64_t> syncs{0};
+    mutable std::mutex sync_stats_mu;  // the writer adds, metrics read
+    sync_stats sync_latency;
+    void note_sync(double seconds) {
+        std::lock_guard lk(sync_stats_mu);
+        for (std::size_t i = 0; i < sync_stats::bounds.size(); ++i)
+            if (seconds <= sync_stats::bounds[i]) ++sync_latency.at_or_below[i];
+        sync_latency.seconds += seconds;
+        ++sync_latency.count;
+    }
     std::thread writer;
 
     void notice(const std::string& s) const {
@@ -838,8 +847,11 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
     if (auto r = ensure_allocated(pos + frame.size()); !r) return give_up(r.error());
     if (auto r = active.pwrite_all(frame, pos); !r) return give_up(r.error());
     if (opt.mode != durability::none) {
+        const auto sync_started = std::chrono::steady_clock::now();
         if (auto r = active.datasync(); !r) return give_up(r.error());
         syncs.fetch_add(1, std::memory_order_relaxed);
+        note_sync(std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_started)
+                      .count());
     }
     active_end = pos + frame.size();
     next_seq = seq_no{first_in_frame.value + count};
@@ -1005,6 +1017,11 @@ const recovery_report& file_log::recovery() const {
 
 std::uint64_t file_log::sync_count() const {
     return impl_->syncs.load();
+}
+
+sync_stats file_log::syncs() const {
+    std::lock_guard lk(impl_->sync_stats_mu);
+    return impl_->sync_latency;
 }
 
 }  // namespace scimsync::eventlog

@@ -86,6 +86,8 @@ result<std::uint64_t> projector_runner::catch_up() {
         if (auto r = projector_.apply(e); !r) return std::unexpected(r.error());
         applied_.store(e.seq.value);
         ++applied;
+        if (!following_ && options_.on_progress && (applied & 0xffff) == 0)
+            options_.on_progress(e.seq);
         // While catching up at start-up, snapshots wait for the end (run_once): taking one
         // every N events of a long replay would re-serialise a growing state again and again.
         if (following_ && options_.snapshots &&

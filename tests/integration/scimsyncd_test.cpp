@@ -85,12 +85,13 @@ TEST_CASE("the listening line names 127.0.0.1 and the port actually bound", "[in
     REQUIRE(d->process().out() == "listening on " + d->url() + "\n");
 }
 
-TEST_CASE("readyz reports ready with the last sequence number of an empty log",
+TEST_CASE("readyz reports ready with the last sequence number of an empty log and the views' lag",
           "[integration][http]") {
     running_daemon d;
     const auto r = http_get(d->host(), d->port(), "/readyz");
     REQUIRE(r.status == 200);
-    REQUIRE(json::parse(r.body) == json{{"status", "ready"}, {"last_seq", 0}});
+    REQUIRE(json::parse(r.body) ==
+            json{{"status", "ready"}, {"last_seq", 0}, {"lag", {{"views", 0}}}});
 }
 
 TEST_CASE("an unknown path gets 404 with a SCIM error body", "[integration][http]") {

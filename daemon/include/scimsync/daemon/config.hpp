@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,13 @@ struct kafka_config {
     std::uint64_t checkpoint_every_events = 10'000;
 };
 
+// [tokens.<name>]: a bearer token kept in a file (scim_service.hpp, config_token).
+struct token_file {
+    std::string name;
+    std::filesystem::path file;
+    std::string scope = "scim";
+};
+
 struct daemon_config {
     std::filesystem::path data_dir{default_data_dir};
     listen_address listen;
@@ -77,7 +85,25 @@ struct daemon_config {
     std::optional<ldap_config> ldap;
     model::access_catalogue access;  // [access.services.<name>]
     policies::policy_config policies;  // [policies], populations and connectors
+    std::vector<token_file> tokens;    // [tokens.<name>]
 
+    // [logging]
+    std::string log_level = "info";  // error | warning | info | debug
+    bool log_requests = true;        // one line per HTTP request
+    // [http] rate limit per bearer token: requests per second (0: none) and burst.
+    double rate_limit_per_token = 0;
+    double rate_limit_burst = 0;     // 0: one second's worth
+    // [health]: /readyz fails while a projector is further behind the log than this (0: not
+    // checked).
+    std::uint64_t views_max_lag = 10'000;
+    std::uint64_t ldap_max_lag = 0;
+    std::uint64_t policies_max_lag = 0;
+    // [http.tls]: HTTPS on the listener when both are set.
+    std::filesystem::path tls_cert_file;
+    std::filesystem::path tls_key_file;
+
+    // Each top-level table of the file as TOML text, to tell which parts a reload changed.
+    std::map<std::string, std::string> sections;
     std::filesystem::path log_dir() const { return data_dir / "log"; }
 };
 
@@ -86,5 +112,13 @@ struct daemon_config {
 // the key: "FILE:LINE: KEY: what is wrong". Relative paths in the file are kept as written.
 std::expected<void, std::string> apply_config_file(const std::filesystem::path& file,
                                                    daemon_config& config);
+
+// The configuration file (if any) with environment overrides on top, for containers:
+// SCIMSYNC_<KEY> with the key's dots as "__", in capitals (SCIMSYNC_LISTEN,
+// SCIMSYNC_LOG__BACKEND, SCIMSYNC_LOG__KAFKA__BROKERS). A value is read as a TOML value when it
+// is one (8080, true, "quoted"), else as text. Errors name the file and line, or the variable.
+// SCIMSYNC_KAFKA_*, SCIMSYNC_DEMO_* and SCIMSYNC_SKIP_ASAN belong to the tests and scripts.
+std::expected<void, std::string> load_config(const std::optional<std::filesystem::path>& file,
+                                             char** environ, daemon_config& config);
 
 }  // namespace scimsync::daemon

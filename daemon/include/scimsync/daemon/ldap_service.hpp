@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "scimsync/daemon/admin_commands.hpp"
+#include "scimsync/bridge/mirror.hpp"
 #include "scimsync/daemon/config.hpp"
 #include "scimsync/eventlog/log.hpp"
 
@@ -29,6 +31,14 @@ public:
     void stop();
 
     void add_commands(command_registry& commands);
+
+    // Applies changed [ldap] settings (SIGHUP): stops the mirror and the ingester and starts
+    // them again with `config`; the mirror re-folds the log from the start (on its thread) and
+    // writes what differs from its checkpoint on. Entries the old mapping wrote stay as they
+    // are until changed; `ldap reconcile` brings them all in line.
+    eventlog::result<void> reload(const ldap_config& config);
+    // The mirror's progress and counters, or nullopt when it is not running.
+    std::optional<bridge::mirror_status> mirror_status() const;
 
     struct impl;
 

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/router.hpp"
@@ -24,6 +25,9 @@ public:
     void stop();
     void add_routes(router& routes);
     void add_commands(command_registry& commands);
+    // The runner's status (lag_events, decided, applied, failed, ...), or nullopt when no
+    // population is configured.
+    std::optional<nlohmann::json> status() const;
 
 private:
     scim_service& scim_;

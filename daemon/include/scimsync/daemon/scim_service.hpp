@@ -49,6 +49,21 @@ struct scim_options {
     // most this many events (roughly 2 s per hundred thousand).
     std::uint64_t snapshot_every_events = 100'000;
     std::function<void(const std::string&)> notice;
+    // Observers (metrics): each event the views apply (its type), on the runner's thread; each
+    // append's time from submission to durable, on the log's thread. Must not block.
+    std::function<void(std::string_view type)> on_event;
+    std::function<void(double seconds)> on_append;
+    // While start() replays the log: (applied, last) now and then, on the calling thread.
+    std::function<void(eventlog::seq_no applied, eventlog::seq_no last)> on_progress;
+};
+
+// A bearer token defined in the configuration ([tokens.<name>], a file holding it) rather than
+// issued with `token create`: for deployments whose secrets manager puts the token in place.
+// Only its hash is kept; requests made with it carry the actor "config-token:<name>".
+struct config_token {
+    std::string name;
+    std::string hash;  // "sha256:<hex>" of the token
+    std::string scope = "scim";
 };
 
 class scim_service {
@@ -67,6 +82,14 @@ public:
 
     // Writes a final snapshot and stops following the log.
     void stop();
+
+    // Replaces the configuration's tokens (start-up and SIGHUP).
+    void set_config_tokens(std::vector<config_token> tokens);
+    // The name of the valid bearer token a request carries, or "" (for logs and rate limits;
+    // never the token).
+    std::string principal_name(const http_request& req);
+    // The last seq the views have applied.
+    eventlog::seq_no applied() const;
 
     // ---- the same write path and read model for the rest of the admin API (access_api) ----
     // A refused command: HTTP status and a one-line detail (no secrets).

@@ -31,6 +31,13 @@ struct server_options {
     std::function<void(const std::string&)> notice;
     // Called once, on an io thread, when the drain starts (e.g. to make /readyz answer 503).
     std::function<void()> on_drain;
+    // SIGHUP: called on an io thread (must not block; hand the work to another thread).
+    // Without it SIGHUP is not caught.
+    std::function<void()> on_reload;
+    // Called every `tick_interval` on an io thread while serving (e.g. the watchdog keep-alive:
+    // it proves the event loop turns). Zero: never.
+    std::chrono::milliseconds tick_interval{0};
+    std::function<void()> on_tick;
 };
 
 // Lifecycle: open() binds everything (so errors surface before anything is announced), then
@@ -47,7 +54,7 @@ public:
     server& operator=(const server&) = delete;
 
     // Binds the admin socket (mode 0600) and the HTTP listener, and starts catching SIGTERM and
-    // SIGINT. A stale admin socket file is replaced only if nothing accepts connections on it.
+    // SIGINT (and SIGHUP with on_reload). A stale admin socket file is replaced only if nothing accepts connections on it.
     // Call before starting other threads: it changes the process umask briefly.
     // Error: one line for the operator.
     std::expected<void, std::string> open();

@@ -2,6 +2,7 @@
 // FileLog: the log as segment files in one directory. The on-disk format is specified in
 // eventlog/FORMAT.md; eventlog/README.md explains the design choices.
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -47,6 +48,16 @@ struct file_log_options {
     std::function<void(const error&)> on_fatal;
 };
 
+// fdatasync latencies so far (metrics): counts per upper bound (cumulative), sum and count.
+struct sync_stats {
+    static constexpr std::array<double, 14> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                      0.005,  0.01,    0.025,  0.05,  0.1,
+                                                      0.25,   0.5,     1,      10};
+    std::array<std::uint64_t, 14> at_or_below{};
+    double seconds = 0;
+    std::uint64_t count = 0;
+};
+
 // What open() found and did.
 struct recovery_report {
     std::size_t segments = 0;
@@ -77,6 +88,7 @@ public:
     result<seq_no> first_at_or_after(utc_time t) const;
     // fdatasync calls issued by the writer so far (for benchmarks and metrics).
     std::uint64_t sync_count() const;
+    sync_stats syncs() const;
 
     struct impl;
 

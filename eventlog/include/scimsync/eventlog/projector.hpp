@@ -96,6 +96,9 @@ struct runner_options {
     // Called on the runner's thread after it applied events up to and including the given seq
     // (once per catch-up pass, not per event). Must not block: post elsewhere to do work.
     std::function<void(seq_no)> on_applied;
+    // During start()'s catch-up only: every 65,536 events applied, with the seq reached (for
+    // progress reports while a long log is replayed). On the calling thread.
+    std::function<void(seq_no)> on_progress;
 };
 
 // Drives one projector from the log on its own thread. Thread-safety: start/stop/wait_until
