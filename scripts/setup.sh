@@ -18,6 +18,7 @@ packages=(
   libtomlplusplus-dev     # configuration file (TOML, errors with line and column)
   catch2                  # unit and integration tests (v2, run by ctest)
   slapd ldap-utils        # real OpenLDAP server and clients for tests and the demo
+  systemd                 # systemd-analyze: the unit file's verify and security tests
 )
 
 missing=()

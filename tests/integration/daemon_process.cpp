@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -66,7 +67,20 @@ child_process::child_process(std::vector<std::string> argv, options o) {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, args[0], &actions, &attr, args.data(), environ);
+    // The test's environment, with o.env's entries added or replacing those of the same name.
+    std::vector<std::string> env_text;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        const auto name = entry.substr(0, entry.find('=') + 1);
+        const bool replaced = std::any_of(o.env.begin(), o.env.end(),
+                                          [&](const std::string& x) { return x.starts_with(name); });
+        if (!replaced) env_text.emplace_back(entry);
+    }
+    env_text.insert(env_text.end(), o.env.begin(), o.env.end());
+    std::vector<char*> envp;
+    for (auto& e : env_text) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const int rc = ::posix_spawn(&pid_, args[0], &actions, &attr, args.data(), envp.data());
     ::posix_spawn_file_actions_destroy(&actions);
     ::posix_spawnattr_destroy(&attr);
     ::close(out[1]);
@@ -261,7 +275,8 @@ std::vector<std::string> prepare(const daemon_options& o) {
 }  // namespace
 
 daemon_process::daemon_process(daemon_options o, std::chrono::milliseconds timeout)
-    : options_(o.resolved()), process_(prepare(options_)) {
+    : options_(o.resolved()),
+      process_(prepare(options_), child_process::options{.cwd = {}, .env = options_.env}) {
     const auto line = process_.read_line(timeout);
     const std::string prefix = "listening on http://";
     if (!line || !line->starts_with(prefix)) {

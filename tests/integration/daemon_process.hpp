@@ -31,6 +31,7 @@ class child_process {
 public:
     struct options {
         std::filesystem::path cwd;  // empty: the test's working directory
+        std::vector<std::string> env;  // "NAME=value" added to (or replacing in) the test's own
     };
 
     // argv[0] is a path to the executable (no PATH search). Throws std::runtime_error if the
@@ -109,6 +110,7 @@ struct daemon_options {
     std::string listen = "127.0.0.1:0";
     std::string durability = "none";  // "" passes no --durability flag
     std::vector<std::string> extra_args;
+    std::vector<std::string> env;  // "NAME=value" for the daemon's environment
 
     // The command line these options give (argv[0] is the built scimsyncd).
     std::vector<std::string> argv() const;
