@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctl_access.hpp"
+#include "ctl_audit.hpp"
 #include "progress.hpp"
 #include "scimsync/daemon/admin_client.hpp"
 #include "scimsync/daemon/config.hpp"
@@ -720,6 +721,7 @@ int main(int argc, char** argv) {
     ldap_reconcile->add_option("--timeout", reconcile_timeout, "seconds to wait (default 300)");
 
     const sd::ctl::access_commands access(app);
+    const sd::ctl::audit_commands audit(app);
 
     try {
         app.parse(argc, argv);
@@ -731,6 +733,7 @@ int main(int argc, char** argv) {
     }
 
     // Where the offline log commands read: the config file's log, flags on top.
+    std::optional<scimsync::bridge::mapping> ldap_mapping;
     if (config_opt->count() > 0) {
         sd::daemon_config c;
         if (auto r = sd::apply_config_file(config_file, c); !r) {
@@ -738,6 +741,7 @@ int main(int argc, char** argv) {
             return exit_usage;
         }
         if (data_dir_opt->count() == 0) g.data_dir = c.data_dir.string();
+        if (c.ldap) ldap_mapping = c.ldap->mapping;
         if (c.backend == sd::log_backend::kafka) {
             el::kafka_log_options o;
             o.brokers = c.kafka.brokers;
@@ -809,6 +813,24 @@ int main(int argc, char** argv) {
             return admin_command(g, "ldap.status", nlohmann::json::object(), print_ldap_status);
         if (ldap_reconcile->parsed()) return cmd_ldap_reconcile(g, dry_run, reconcile_timeout);
         if (auto code = access.run(g.socket, g.json)) return *code;
+        auto open_log = [&g]() -> el::result<std::unique_ptr<el::log>> {
+            if (g.kafka) {
+                auto k = open_kafka(g);
+                if (!k) return std::unexpected(k.error());
+                return std::unique_ptr<el::log>(std::move(*k));
+            }
+            if (!std::filesystem::is_directory(g.log_dir()))
+                return el::fail(el::errc::not_found,
+                                "no log directory at " + g.log_dir().string() + " (set --data-dir)");
+            auto f = el::file_log::open(el::file_log_options{
+                .dir = g.log_dir(),
+                .read_only = true,
+                .notice = [](const std::string& line) { say("log: " + line); },
+            });
+            if (!f) return std::unexpected(f.error());
+            return std::unique_ptr<el::log>(std::move(*f));
+        };
+        if (auto code = audit.run(open_log, ldap_mapping, g.json)) return *code;
     } catch (const std::exception& e) {
         say(std::string("fatal: ") + e.what());
         return exit_problem;
