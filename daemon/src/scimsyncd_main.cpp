@@ -571,6 +571,8 @@ int serve(const sd::daemon_config& initial, const flags& f) {
     options.threads = config.threads;
     options.admin_socket = config.admin_socket;
     options.server_header = "scimsync/" SCIMSYNC_VERSION;
+    options.tls_cert_file = config.tls_cert_file;
+    options.tls_key_file = config.tls_key_file;
     options.notice = say;
     options.on_drain = [&status] {
         status.log_open = false;

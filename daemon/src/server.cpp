@@ -32,8 +32,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 namespace scimsync::daemon {
 
@@ -98,6 +100,7 @@ struct server::impl {
     std::optional<std::pair<dev_t, ino_t>> admin_socket_id;
 
     net::io_context ioc;
+    std::optional<net::ssl::context> tls_context;  // set when options.tls_cert_file is
     // Acceptors, signals and the drain timer run on this strand; so does begin_drain().
     net::strand<net::io_context::executor_type> control{net::make_strand(ioc)};
     tcp::acceptor http_acceptor{control};
@@ -114,33 +117,73 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
-class http_session final : public connection, public std::enable_shared_from_this<http_session> {
+// One HTTP connection, over plain TCP (Stream = beast::tcp_stream) or TLS
+// (beast::ssl_stream<beast::tcp_stream>): the same code, with a handshake first and a TLS
+// shutdown last for the latter.
+template <class Stream>
+class http_session final : public connection,
+                           public std::enable_shared_from_this<http_session<Stream>> {
+    static constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
+    using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
+
 public:
     http_session(tcp::socket&& socket, server::impl& owner)
+        requires(!tls)
         : stream_(std::move(socket)), owner_(owner) {
-        error_code ec;
-        const auto peer = stream_.socket().remote_endpoint(ec);
-        if (!ec) remote_ = bracket(peer.address().to_string()) + ":" + std::to_string(peer.port());
+        note_peer();
+    }
+    http_session(tcp::socket&& socket, net::ssl::context& ctx, server::impl& owner)
+        requires(tls)
+        : stream_(std::move(socket), ctx), owner_(owner) {
+        note_peer();
     }
     ~http_session() override { owner_.forget(this); }
 
     void start() {
-        net::dispatch(stream_.get_executor(),
-                      beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+        if constexpr (tls) {
+            net::dispatch(lowest().get_executor(), [self = shared_from_this()] {
+                self->lowest().expires_after(self->owner_.options.read_timeout);
+                self->stream_.async_handshake(
+                    net::ssl::stream_base::server,
+                    beast::bind_front_handler(&http_session::on_handshake, self));
+            });
+        } else {
+            net::dispatch(stream_.get_executor(),
+                          beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+        }
     }
 
     void shutdown() override {
-        net::post(stream_.get_executor(), [self = shared_from_this()] {
+        net::post(lowest().get_executor(), [self = shared_from_this()] {
             self->stopping_ = true;
             // Only an idle connection is cut; a request that has started arriving is read
             // within the read timeout and answered, and then the connection closes. If bytes
             // were read but their completion is still queued, cancel() cannot reach that read
             // and the same happens.
-            if (self->state_ == state::reading && self->idle()) self->stream_.cancel();
+            if (self->state_ == state::reading && self->idle()) self->lowest().cancel();
         });
     }
 
 private:
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+    void note_peer() {
+        error_code ec;
+        const auto peer = lowest().socket().remote_endpoint(ec);
+        if (!ec) remote_ = bracket(peer.address().to_string()) + ":" + std::to_string(peer.port());
+    }
+
+    void on_handshake(error_code ec) {
+        if (ec) {
+            // A client that does not speak TLS, or a certificate it refused: nothing to answer.
+            error_code ignored;
+            lowest().socket().close(ignored);
+            state_ = state::closed;
+            return;
+        }
+        do_read();
+    }
+
     enum class state { reading, handling, writing, closed };
 
     // No byte of a next request has arrived: not in the parser (while reading; otherwise it
@@ -148,14 +191,14 @@ private:
     bool idle() {
         error_code ignored;
         return !(state_ == state::reading && parser_->got_some()) && buffer_.size() == 0 &&
-               stream_.socket().available(ignored) == 0;
+               lowest().socket().available(ignored) == 0;
     }
 
     void do_read() {
         if (stopping_ && idle()) return do_close();
         parser_.emplace();
         parser_->body_limit(owner_.options.body_limit_bytes);
-        stream_.expires_after(owner_.options.read_timeout);
+        lowest().expires_after(owner_.options.read_timeout);
         state_ = state::reading;
         http::async_read(stream_, buffer_, *parser_,
                          beast::bind_front_handler(&http_session::on_read, shared_from_this()));
@@ -193,12 +236,12 @@ private:
         request.remote = remote_;
 
         state_ = state::handling;
-        stream_.expires_never();
+        lowest().expires_never();
         auto self = shared_from_this();
         auto answered = std::make_shared<std::atomic<bool>>(false);
         owner_.routes.dispatch(std::move(request), [self, answered](http_response response) {
             if (answered->exchange(true)) return;
-            net::post(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
+            net::post(self->lowest().get_executor(), [self, r = std::move(response)]() mutable {
                 self->do_write(std::move(r), false);
             });
         });
@@ -230,7 +273,7 @@ private:
         res_.prepare_payload();
 
         state_ = state::writing;
-        stream_.expires_after(owner_.options.read_timeout);
+        lowest().expires_after(owner_.options.read_timeout);
         http::async_write(stream_, res_,
                           beast::bind_front_handler(&http_session::on_write, shared_from_this(),
                                                     !res_.keep_alive()));
@@ -247,9 +290,9 @@ private:
     // arriving). So half-close, then read and discard until the peer closes or a short timeout.
     void do_linger() {
         error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
         state_ = state::closed;
-        stream_.expires_after(
+        lowest().expires_after(
             std::min<std::chrono::seconds>(owner_.options.read_timeout, std::chrono::seconds(2)));
         stream_.async_read_some(
             net::buffer(discard_),
@@ -265,12 +308,21 @@ private:
 
     void do_close() {
         state_ = state::closed;
-        error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.socket().close(ignored);
+        if constexpr (tls) {
+            // close_notify first (bounded by a short timeout), then the socket.
+            lowest().expires_after(std::chrono::seconds(2));
+            stream_.async_shutdown([self = shared_from_this()](error_code) {
+                error_code ignored;
+                self->lowest().socket().close(ignored);
+            });
+        } else {
+            error_code ignored;
+            lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+            lowest().socket().close(ignored);
+        }
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     server::impl& owner_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -470,6 +522,22 @@ std::expected<void, std::string> server::impl::open_admin_socket() {
 std::expected<void, std::string> server::impl::open_http() {
     const std::string where = bracket(options.host) + ":" + std::to_string(options.port);
     error_code ec;
+    if (!options.tls_cert_file.empty()) {
+        tls_context.emplace(net::ssl::context::tls_server);
+        tls_context->set_options(net::ssl::context::default_workarounds |
+                                 net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
+                                 net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                                 net::ssl::context::single_dh_use);
+        tls_context->use_certificate_chain_file(options.tls_cert_file.string(), ec);
+        if (ec)
+            return std::unexpected("http.tls.cert_file: cannot use " +
+                                   options.tls_cert_file.string() + ": " + ec.message());
+        tls_context->use_private_key_file(options.tls_key_file.string(), net::ssl::context::pem,
+                                          ec);
+        if (ec)
+            return std::unexpected("http.tls.key_file: cannot use " +
+                                   options.tls_key_file.string() + ": " + ec.message());
+    }
     const auto address = net::ip::make_address(options.host, ec);
     if (ec) return std::unexpected("cannot listen on " + where + ": not an IP address");
     const tcp::endpoint endpoint(address, options.port);
@@ -497,9 +565,17 @@ void server::impl::accept_http() {
         } else {
             error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            auto session = std::make_shared<http_session>(std::move(socket), *this);
-            remember(session);
-            session->start();
+            if (tls_context) {
+                auto session = std::make_shared<http_session<beast::ssl_stream<beast::tcp_stream>>>(
+                    std::move(socket), *tls_context, *this);
+                remember(session);
+                session->start();
+            } else {
+                auto session =
+                    std::make_shared<http_session<beast::tcp_stream>>(std::move(socket), *this);
+                remember(session);
+                session->start();
+            }
         }
         accept_http();
     });
@@ -631,7 +707,8 @@ std::uint16_t server::http_port() const {
 }
 
 std::string server::http_url() const {
-    return "http://" + bracket(http_host()) + ":" + std::to_string(http_port());
+    return std::string(impl_->tls_context ? "https://" : "http://") + bracket(http_host()) + ":" +
+           std::to_string(http_port());
 }
 
 void server::run() {

@@ -278,7 +278,9 @@ daemon_process::daemon_process(daemon_options o, std::chrono::milliseconds timeo
     : options_(o.resolved()),
       process_(prepare(options_), child_process::options{.cwd = {}, .env = options_.env}) {
     const auto line = process_.read_line(timeout);
-    const std::string prefix = "listening on http://";
+    const std::string tls_prefix = "listening on https://";
+    const std::string prefix = line && line->starts_with(tls_prefix) ? tls_prefix
+                                                                    : "listening on http://";
     if (!line || !line->starts_with(prefix)) {
         process_.send_signal(SIGKILL);
         process_.wait(std::chrono::seconds(10));

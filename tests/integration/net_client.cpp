@@ -14,6 +14,11 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
+
 namespace scimsync::testing {
 
 namespace {
@@ -182,6 +187,51 @@ bool http_connection::closed_by_peer(std::chrono::milliseconds timeout) {
         if (!fill(deadline) && !eof_) return false;
     }
     return true;
+}
+
+http_reply https_request(const std::string& host, std::uint16_t port,
+                         const std::filesystem::path& ca_file, const std::string& method,
+                         const std::string& target, const std::string& body,
+                         const std::vector<std::pair<std::string, std::string>>& headers) {
+    std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                    SSL_CTX_free);
+    if (!ctx || SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1)
+        throw std::runtime_error("https_request: cannot load " + ca_file.string());
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    http_connection tcp(host, port);
+    std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(ctx.get()), SSL_free);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str());
+    SSL_set_fd(ssl.get(), tcp.native_handle());
+    if (SSL_connect(ssl.get()) != 1) throw std::runtime_error("https_request: TLS handshake failed");
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host +
+                      "\r\nConnection: close\r\n";
+    for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+    if (!body.empty()) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
+    if (SSL_write(ssl.get(), req.data(), int(req.size())) != int(req.size()))
+        throw std::runtime_error("https_request: write failed");
+    std::string in;
+    char buf[16384];
+    int n;
+    while ((n = SSL_read(ssl.get(), buf, sizeof buf)) > 0) in.append(buf, std::size_t(n));
+    const auto head_end = in.find("\r\n\r\n");
+    if (head_end == std::string::npos) throw std::runtime_error("https_request: no reply");
+    http_reply reply;
+    reply.status = std::stoi(in.substr(in.find(' ') + 1, 3));
+    std::size_t pos = in.find("\r\n") + 2;
+    while (pos < head_end) {
+        const auto eol = in.find("\r\n", pos);
+        const auto line = in.substr(pos, eol - pos);
+        const auto colon = line.find(':');
+        if (colon != std::string::npos) {
+            std::string value = line.substr(colon + 1);
+            value.erase(0, value.find_first_not_of(" \t"));
+            reply.headers.emplace_back(line.substr(0, colon), value);
+        }
+        pos = eol + 2;
+    }
+    reply.body = in.substr(head_end + 4);
+    return reply;
 }
 
 http_reply http_get(const std::string& host, std::uint16_t port, const std::string& target) {

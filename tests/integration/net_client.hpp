@@ -33,6 +33,7 @@ public:
     http_connection(const http_connection&) = delete;
     http_connection& operator=(const http_connection&) = delete;
 
+    int native_handle() const { return fd_; }
     // Sends raw bytes (for malformed or partial requests). Throws on failure.
     void send(std::string_view bytes);
     // Sends one request (Host and, if there is a body, Content-Length are added) and reads
@@ -59,6 +60,13 @@ private:
 };
 
 // GET on a fresh connection.
+// One HTTPS request (blocking, "Connection: close"), the server's certificate checked against
+// `ca_file` and the host name (an IP address). Throws on TLS or transport failure.
+http_reply https_request(const std::string& host, std::uint16_t port,
+                         const std::filesystem::path& ca_file, const std::string& method,
+                         const std::string& target, const std::string& body = {},
+                         const std::vector<std::pair<std::string, std::string>>& headers = {});
+
 http_reply http_get(const std::string& host, std::uint16_t port, const std::string& target);
 
 // Connects to a Unix stream socket, sends `request` and returns everything read until `lines`

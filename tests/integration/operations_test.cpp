@@ -434,3 +434,41 @@ TEST_CASE("state --as-of gives the directory exactly as it was served then; diff
     REQUIRE(json::parse(group_hist.out)[0]["type"] == "GroupCreated");
     REQUIRE(f.ctl({"history", "nobody@example.com"}).code() == 1);
 }
+
+TEST_CASE("with a certificate and key the listener speaks HTTPS only, and token create gives an "
+          "https base URL",
+          "[integration][operations][tls]") {
+    temp_dir dir;
+    const auto cert = dir.path() / "cert.pem";
+    const auto key = dir.path() / "key.pem";
+    auto made = run_process({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                             "-keyout", key.string(), "-out", cert.string(), "-days", "2", "-subj",
+                             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+    INFO(made.err);
+    REQUIRE(made.code() == 0);
+    ops_fixture f("[http.tls]\ncert_file = \"" + cert.string() + "\"\nkey_file = \"" +
+                  key.string() + "\"\n");
+    REQUIRE(f.daemon->url().starts_with("https://127.0.0.1:"));
+    auto created = f.ctl({"token", "create", "--name", "tls", "--json"});
+    REQUIRE(json::parse(created.out)["base_url"] == f.daemon->url() + "/scim/v2");
+    const auto health = https_request(f.daemon->host(), f.daemon->port(), cert, "GET", "/healthz");
+    REQUIRE(health.status == 200);
+    const auto made_user = https_request(
+        f.daemon->host(), f.daemon->port(), cert, "POST", "/scim/v2/Users",
+        json{{"schemas", {user_schema}}, {"userName", "tls@example.com"}}.dump(),
+        {{"Authorization", "Bearer " + f.token}, {"Content-Type", "application/scim+json"}});
+    REQUIRE(made_user.status == 201);
+    // Plain HTTP on the TLS port gets no answer.
+    http_connection plain(f.daemon->host(), f.daemon->port());
+    plain.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE_FALSE(plain.read_reply(std::chrono::seconds(5)).has_value());
+
+    // A key that does not exist is named at start-up.
+    write_file(dir.path() / "bad.toml", "[http.tls]\ncert_file = \"" + cert.string() +
+                                            "\"\nkey_file = \"/nonexistent/key.pem\"\n");
+    auto r = run_binary("scimsyncd", {"--config", (dir.path() / "bad.toml").string(), "--data-dir",
+                                      (dir.path() / "d2").string(), "--listen", "127.0.0.1:0",
+                                      "--admin-socket", (dir.path() / "a2.sock").string()});
+    REQUIRE(r.code() == 1);
+    REQUIRE_THAT(r.err, Catch::Contains("http.tls.key_file: cannot use /nonexistent/key.pem"));
+}

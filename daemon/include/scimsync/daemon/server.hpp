@@ -26,6 +26,9 @@ struct server_options {
     std::filesystem::path admin_socket;       // empty: no admin socket
     std::chrono::seconds drain_timeout{10};   // on shutdown, how long in-flight work may take
     std::string server_header = "scimsync";   // value of the Server response header
+    // HTTPS when set (PEM files: the certificate chain and its private key); TLS 1.2 and up.
+    std::filesystem::path tls_cert_file;
+    std::filesystem::path tls_key_file;
     // One-line diagnostics (stale socket removed, accept errors, forced shutdown); called from
     // the thread calling open() or from io threads.
     std::function<void(const std::string&)> notice;
@@ -61,7 +64,7 @@ public:
 
     std::string http_host() const;    // as bound
     std::uint16_t http_port() const;  // as bound (the real port when 0 was asked for)
-    std::string http_url() const;     // "http://HOST:PORT", IPv6 hosts in brackets
+    std::string http_url() const;     // "http(s)://HOST:PORT", IPv6 hosts in brackets
 
     // Serves on `threads` threads (the caller's among them); returns after the drain.
     // Signals SIGTERM and SIGINT start the drain; install no other handlers for them.
