@@ -213,12 +213,23 @@ std::optional<refusal> device_fields(const model::directory& d, const json& body
 }  // namespace
 
 access_api::access_api(scim_service& scim, model::access_catalogue catalogue)
-    : scim_(scim), catalogue_(std::move(catalogue)) {}
+    : scim_(scim), catalogue_(std::make_shared<const model::access_catalogue>(std::move(catalogue))) {}
+
+void access_api::set_catalogue(model::access_catalogue catalogue) {
+    auto next = std::make_shared<const model::access_catalogue>(std::move(catalogue));
+    std::lock_guard lk(mu_);
+    catalogue_ = std::move(next);
+}
+
+std::shared_ptr<const model::access_catalogue> access_api::catalogue() const {
+    std::lock_guard lk(mu_);
+    return catalogue_;
+}
 
 void access_api::add_routes(router& routes) {
     const std::string base(admin_api_base);
     scim_service* s = &scim_;
-    const model::access_catalogue* cat = &catalogue_;
+    const access_api* self = this;
     // Every route authenticates first; `fn` gets the actor.
     auto guarded = [s](auto fn) {
         return [s, fn](http_request req, respond_fn respond) {
@@ -229,8 +240,8 @@ void access_api::add_routes(router& routes) {
     };
 
     routes.add_async("GET", base + "/access/catalogue",
-                     guarded([cat](const std::string&, http_request, respond_fn respond) {
-                         respond(answer(200, {{"services", cat->to_json()}}));
+                     guarded([self](const std::string&, http_request, respond_fn respond) {
+                         respond(answer(200, {{"services", self->catalogue()->to_json()}}));
                      }));
 
     // Local and SCIM users together, by userName.
@@ -288,7 +299,7 @@ void access_api::add_routes(router& routes) {
     for (const bool give : {true, false}) {
         routes.add_async(
             "POST", base + (give ? "/access/grant" : "/access/revoke"),
-            guarded([s, cat, give](const std::string& actor, http_request req, respond_fn respond) {
+            guarded([s, self, give](const std::string& actor, http_request req, respond_fn respond) {
                 http_response bad;
                 auto body = body_object(req, bad);
                 if (!body) return respond(std::move(bad));
@@ -300,7 +311,7 @@ void access_api::add_routes(router& routes) {
                 model::grant g{body->value("service", std::string()),
                                (*body)["role"].is_string() ? (*body)["role"].get<std::string>()
                                                            : std::string()};
-                if (auto why = cat->check(g); !why.empty())
+                if (auto why = self->catalogue()->check(g); !why.empty())
                     return respond(scim_service::error(400, why));
                 auto result = std::make_shared<json>();
                 s->execute(

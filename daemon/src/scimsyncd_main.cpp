@@ -63,6 +63,11 @@ void warn(const std::string& line) {
     log_out().warning(line);
 }
 
+// True for 127.0.0.0/8, ::1 and "localhost": where plain HTTP stays on this machine.
+bool is_loopback(const std::string& host) {
+    return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 struct flags {
     std::optional<std::string> config;
     std::optional<std::string> data_dir;
@@ -514,8 +519,24 @@ int serve(const sd::daemon_config& initial, const flags& f) {
                 restart.push_back("ldap");
             }
         }
-        for (const char* section : {"policies", "access"})
-            if (changed(section)) restart.push_back(section);
+        if (changed("policies")) {
+            if (auto r = policy.reload(next->policies); r) {
+                applied.push_back("policies (events from the policy checkpoint on are decided "
+                                  "under the new rules)");
+            } else {
+                warn("reload: the deprovisioning policies did not restart with the new "
+                     "[policies]: " +
+                     r.error().message + "; fix the file and reload again");
+            }
+            config.policies = next->policies;
+            config.sections["policies"] = next->sections["policies"];
+        }
+        if (changed("access")) {
+            access.set_catalogue(next->access);
+            config.access = next->access;
+            config.sections["access"] = next->sections["access"];
+            applied.push_back("access");
+        }
         if (next->data_dir != config.data_dir) restart.push_back("data_dir");
         if (to_string(next->listen) != to_string(config.listen)) restart.push_back("listen");
         if (next->admin_socket != config.admin_socket) restart.push_back("admin_socket");
@@ -605,6 +626,10 @@ int serve(const sd::daemon_config& initial, const flags& f) {
             status.listen_url = server.http_url();
             service.set_base_url(status.listen_url);
             std::cout << "listening on " << status.listen_url << '\n' << std::flush;
+            if (config.tls_cert_file.empty() && !is_loopback(server.http_host()))
+                warn("serving plain HTTP on " + server.http_host() +
+                     ", which is not a loopback address: bearer tokens cross the network in "
+                     "clear; set [http.tls] cert_file and key_file, or put a TLS proxy in front");
             sd::service_manager::ready("serving on " + status.listen_url + " (log at seq " +
                                        std::to_string(log.last_seq().value) + ")");
             running = &server;

@@ -60,12 +60,26 @@ void runner::save_checkpoint(std::uint64_t seq) {
 }
 
 el::result<void> runner::start() {
+    bool resumed = false;
     {
         std::ifstream in(options_.state_dir / "checkpoint");
         std::uint64_t seq = 0;
-        if (in >> seq) checkpoint_ = seq;
+        if (in >> seq) {
+            checkpoint_ = seq;
+            resumed = true;
+        }
     }
     if (checkpoint_ > log_.last_seq().value) checkpoint_ = log_.last_seq().value;
+    if (!resumed) {
+        // Policies switched on for the first time: they govern what happens from now on.
+        // Deactivations already in the log are history, not decisions owed (otherwise adding a
+        // population would act on every user deactivated before it existed).
+        checkpoint_ = log_.last_seq().value;
+        save_checkpoint(checkpoint_);
+        if (options_.notice && checkpoint_ > 0)
+            options_.notice("policies: first start, deciding events after seq " +
+                            std::to_string(checkpoint_) + "; earlier ones are history");
+    }
     // What was decided or finished after the checkpoint (a crash between the two): not twice.
     {
         auto reader = log_.read_from(el::seq_no{checkpoint_ + 1});

@@ -306,6 +306,76 @@ TEST_CASE("SIGHUP applies a new token file and a changed LDAP mapping, and says 
     REQUIRE_THAT(hist.out, Catch::Contains("UserCreated  by scim:okta2 (configured token)"));
 }
 
+TEST_CASE("SIGHUP applies changed deprovisioning policies and a changed service catalogue",
+          "[integration][operations][policies]") {
+    ops_fixture f("[access.services.dashboard]\nroles = [\"viewer\"]\n");
+    auto policy_status = f.ctl({"policy", "status"});
+    REQUIRE(policy_status.code() != 0);
+    REQUIRE_THAT(policy_status.err, Catch::Contains("no deprovisioning policies are configured"));
+
+    // Carl is a contractor holding a laptop; the daemon knows of no policy for him yet.
+    auto created = f.call("POST", "/scim/v2/Users",
+                          {{"schemas", {user_schema}}, {"userName", "carl"}, {"title", "Contractor"}});
+    REQUIRE(created.status == 201);
+    const std::string carl = json::parse(created.body)["id"];
+    auto reg = f.ctl({"device", "register", "--name", "carl laptop", "--serial", "SN-C", "--owner",
+                      carl, "--policy", "standard", "--json"});
+    INFO(reg.err);
+    REQUIRE(reg.code() == 0);
+    const std::string laptop = json::parse(reg.out)["id"];
+    // Dora, another contractor, left before any policy existed: the new policy is not applied
+    // to her after the fact.
+    auto dora = f.call("POST", "/scim/v2/Users",
+                       {{"schemas", {user_schema}}, {"userName", "dora"}, {"title", "Contractor"}});
+    REQUIRE(dora.status == 201);
+    auto dora_reg = f.ctl({"device", "register", "--name", "dora laptop", "--serial", "SN-D",
+                           "--owner", "dora", "--policy", "standard", "--json"});
+    REQUIRE(dora_reg.code() == 0);
+    const std::string dora_laptop = json::parse(dora_reg.out)["id"];
+    const auto deactivate = json{
+        {"schemas", {patch_op}},
+        {"Operations", json::array({{{"op", "replace"}, {"path", "active"}, {"value", false}}})}};
+    REQUIRE(f.call("PATCH", "/scim/v2/Users/" + json::parse(dora.body)["id"].get<std::string>(),
+                   deactivate)
+                .status /
+                100 ==
+            2);
+    auto grant_wiki = [&] {
+        return f.ctl({"access", "grant", "--user", "carl", "--service", "wiki"});
+    };
+    auto refused = grant_wiki();
+    REQUIRE(refused.code() != 0);
+    REQUIRE_THAT(refused.err + refused.out, Catch::Contains("wiki"));
+
+    write_file(f.dir.path() / "scimsyncd.toml",
+               "[access.services.dashboard]\nroles = [\"viewer\"]\n"
+               "[access.services.wiki]\ndescription = \"Team wiki\"\n"
+               "[policies.populations.contractors]\nfilter = 'title eq \"Contractor\"'\n"
+               "on_deactivate = \"unassign\"\n");
+    f.daemon->process().send_signal(SIGHUP);
+    REQUIRE(f.daemon->process().wait_err_contains("reload: applied", std::chrono::seconds(30)));
+    const std::string said = f.daemon->process().err();
+    REQUIRE_THAT(said, Catch::Contains("policies") && Catch::Contains("access"));
+    REQUIRE_THAT(said, !Catch::Contains("needs a restart"));
+
+    auto granted = grant_wiki();
+    INFO(granted.err);
+    REQUIRE(granted.code() == 0);
+    REQUIRE(f.ctl({"policy", "status"}).code() == 0);
+    // Deactivating him now runs the new policy: the laptop loses its owner.
+    auto off = f.call("PATCH", "/scim/v2/Users/" + carl, deactivate);
+    REQUIRE(off.status / 100 == 2);
+    REQUIRE(eventually([&] {
+        auto r = f.ctl({"admin", "GET", "/devices/" + laptop});
+        return r.code() == 0 && json::parse(r.out)["owner"].is_null();
+    }));
+    auto status = f.ctl({"policy", "status", "--json"});
+    REQUIRE(status.code() == 0);
+    REQUIRE(json::parse(status.out)["applied"] == 1);
+    auto dora_device = f.ctl({"admin", "GET", "/devices/" + dora_laptop});
+    REQUIRE(json::parse(dora_device.out)["owner"] == json::parse(dora.body)["id"]);
+}
+
 TEST_CASE("a SIGTERM under load finishes what was acknowledged: every 201 survives a restart",
           "[integration][operations]") {
     ops_fixture f("", {}, "batch");

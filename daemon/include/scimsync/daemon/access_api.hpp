@@ -6,6 +6,9 @@
 // the consolidated user and group lists with effective access, the explanation of a user's
 // access, and devices. Every change is an event, decided under the SCIM command mutex.
 
+#include <memory>
+#include <mutex>
+
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/router.hpp"
 #include "scimsync/daemon/scim_service.hpp"
@@ -22,10 +25,15 @@ public:
     // ({"method","path","body"} -> {"status","body"}); scimsyncctl's user, group, access and
     // device commands are built on it. `routes` must outlive the commands.
     void add_commands(command_registry& commands, const router& routes);
+    // SIGHUP: the new catalogue answers from the next request on. Grants already recorded stay
+    // in the log whatever the catalogue says; only new grants are checked against it.
+    void set_catalogue(model::access_catalogue catalogue);
+    std::shared_ptr<const model::access_catalogue> catalogue() const;
 
 private:
     scim_service& scim_;
-    model::access_catalogue catalogue_;
+    mutable std::mutex mu_;  // guards the pointer, not the catalogue (immutable once made)
+    std::shared_ptr<const model::access_catalogue> catalogue_;
 };
 
 }  // namespace scimsync::daemon
