@@ -19,6 +19,7 @@ packages=(
   catch2                  # unit and integration tests (v2, run by ctest)
   slapd ldap-utils        # real OpenLDAP server and clients for tests and the demo
   systemd                 # systemd-analyze: the unit file's verify and security tests
+  dpkg-dev groff-base     # cpack's .deb: dpkg-shlibdeps works out Depends; groff checks man pages
 )
 
 missing=()
