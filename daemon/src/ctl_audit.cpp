@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -389,6 +390,62 @@ std::optional<int> audit_commands::run(
         };
         out["users"] = resources(true);
         out["groups"] = resources(false);
+        // Direct grants (service, role) per subject, and devices by id.
+        const json access_before = before.access().to_json(), access_after = after.access().to_json();
+        {
+            ordered_json added = json::array(), removed = json::array();
+            auto grants_of = [](const json& access, const std::string& subject) {
+                std::set<json> held;
+                if (auto it = access.at("grants").find(subject); it != access.at("grants").end())
+                    for (const auto& g : *it) held.insert(g);
+                return held;
+            };
+            std::set<std::string> subjects;
+            for (const json* side : {&access_before, &access_after})
+                for (auto it = side->at("grants").begin(); it != side->at("grants").end(); ++it)
+                    subjects.insert(it.key());
+            for (const auto& subject : subjects) {
+                const auto x = grants_of(access_before, subject), y = grants_of(access_after, subject);
+                for (const auto& g : y)
+                    if (!x.contains(g))
+                        added.push_back({{"subject", subject}, {"service", g[0]}, {"role", g[1]}});
+                for (const auto& g : x)
+                    if (!y.contains(g))
+                        removed.push_back({{"subject", subject}, {"service", g[0]}, {"role", g[1]}});
+            }
+            out["grants"] = ordered_json{{"added", added}, {"removed", removed}};
+        }
+        {
+            auto by_id = [](const json& access) {
+                std::map<std::string, json> devices;
+                for (auto d : access.at("devices")) {
+                    for (const char* k : {"created", "last_modified", "version"}) d.erase(k);
+                    const std::string id = d["id"];
+                    devices[id] = std::move(d);
+                }
+                return devices;
+            };
+            const auto x = by_id(access_before), y = by_id(access_after);
+            ordered_json added = json::array(), removed = json::array(), changed = json::array();
+            for (const auto& [id, d] : y)
+                if (!x.contains(id)) added.push_back(ordered_json(d));
+            for (const auto& [id, d] : x) {
+                auto it = y.find(id);
+                if (it == y.end()) {
+                    removed.push_back(ordered_json(d));
+                    continue;
+                }
+                json attrs = json::array();
+                for (auto field = d.begin(); field != d.end(); ++field)
+                    if (it->second.value(field.key(), json()) != field.value())
+                        attrs.push_back({{"attribute", field.key()},
+                                         {"from", field.value()},
+                                         {"to", it->second.at(field.key())}});
+                if (!attrs.empty())
+                    changed.push_back({{"id", id}, {"name", it->second["name"]}, {"attributes", attrs}});
+            }
+            out["devices"] = ordered_json{{"added", added}, {"removed", removed}, {"changed", changed}};
+        }
         if (as_json) {
             std::cout << out.dump() << '\n';
             return exit_ok;
@@ -417,6 +474,29 @@ std::optional<int> audit_commands::run(
                     std::cout << " members -" << x["members_removed"].size();
                 std::cout << "\n";
             }
+        }
+        for (const auto& g : out["grants"]["added"])
+            std::cout << "+ grant " << g["subject"].get<std::string>() << " "
+                      << g["service"].get<std::string>()
+                      << (g["role"].get<std::string>().empty() ? "" : "/" + g["role"].get<std::string>())
+                      << "\n";
+        for (const auto& g : out["grants"]["removed"])
+            std::cout << "- grant " << g["subject"].get<std::string>() << " "
+                      << g["service"].get<std::string>()
+                      << (g["role"].get<std::string>().empty() ? "" : "/" + g["role"].get<std::string>())
+                      << "\n";
+        for (const auto& d : out["devices"]["added"])
+            std::cout << "+ Device/" << d["id"].get<std::string>() << " " << d["name"].get<std::string>()
+                      << "\n";
+        for (const auto& d : out["devices"]["removed"])
+            std::cout << "- Device/" << d["id"].get<std::string>() << " " << d["name"].get<std::string>()
+                      << "\n";
+        for (const auto& d : out["devices"]["changed"]) {
+            std::cout << "~ Device/" << d["id"].get<std::string>() << " " << d["name"].get<std::string>();
+            for (const auto& field : d["attributes"])
+                std::cout << " " << field["attribute"].get<std::string>() << ": "
+                          << field["from"].dump() << " -> " << field["to"].dump();
+            std::cout << "\n";
         }
         return exit_ok;
     }

@@ -429,9 +429,14 @@ TEST_CASE("a SIGTERM under load finishes what was acknowledged: every 201 surviv
 TEST_CASE("state --as-of gives the directory exactly as it was served then; diff and history "
           "say what changed and who did it",
           "[integration][operations][audit]") {
-    ops_fixture f;
+    ops_fixture f("[access.services.wiki]\nroles = [\"editor\"]\n");
     const std::string alice = f.post_user("alice@example.com");
     const std::string bob = f.post_user("bob@example.com");
+    auto reg = f.ctl({"device", "register", "--name", "alice laptop", "--serial", "SN-A", "--owner",
+                      alice, "--policy", "standard", "--json"});
+    INFO(reg.err);
+    REQUIRE(reg.code() == 0);
+    const std::string laptop = json::parse(reg.out)["id"];
     auto g = f.call("POST", "/scim/v2/Groups",
                     {{"schemas", {group_schema}},
                      {"displayName", "Staff"},
@@ -450,6 +455,10 @@ TEST_CASE("state --as-of gives the directory exactly as it was served then; diff
                 .status == 200);
     REQUIRE(f.call("DELETE", "/scim/v2/Users/" + bob).status == 204);
     f.post_user("carol@example.com");
+    REQUIRE(f.ctl({"access", "grant", "--user", "carol@example.com", "--service", "wiki", "--role",
+                   "editor"})
+                .code() == 0);
+    REQUIRE(f.ctl({"device", "update", laptop, "--policy", "locked"}).code() == 0);
     REQUIRE(f.daemon->stop().value().code == 0);
 
     auto state = f.ctl({"state", "--as-of", std::to_string(seq_then), "--json"});
@@ -491,6 +500,20 @@ TEST_CASE("state --as-of gives the directory exactly as it was served then; diff
     REQUIRE(d["users"]["changed"][0]["attributes"][0] ==
             json{{"attribute", "active"}, {"from", nullptr}, {"to", false}});
     REQUIRE(d["groups"]["changed"][0]["members_removed"] == json::array({bob}));
+    const std::string carol = d["users"]["added"][0]["id"];
+    REQUIRE(d["grants"]["added"] ==
+            json::array({{{"subject", "User/" + carol}, {"service", "wiki"}, {"role", "editor"}}}));
+    REQUIRE(d["grants"]["removed"].empty());
+    REQUIRE(d["devices"]["changed"].size() == 1);
+    REQUIRE(d["devices"]["changed"][0]["id"] == laptop);
+    REQUIRE(d["devices"]["changed"][0]["attributes"] ==
+            json::array({{{"attribute", "policy"}, {"from", "standard"}, {"to", "locked"}}}));
+    auto text_diff = f.ctl({"diff", "--from", std::to_string(seq_then), "--to",
+                            json::parse(f.ctl({"log", "stats", "--json"}).out)["last_seq"].dump()});
+    REQUIRE_THAT(text_diff.out, Catch::Contains("+ grant User/" + carol + " wiki/editor") &&
+                                    Catch::Contains("~ Device/" + laptop +
+                                                    " alice laptop policy: \"standard\" -> "
+                                                    "\"locked\""));
 
     auto hist = f.ctl({"history", "BOB@example.com"});
     INFO(hist.err);

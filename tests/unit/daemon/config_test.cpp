@@ -34,6 +34,16 @@ TEST_CASE("the shipped example configuration is accepted and matches the default
     REQUIRE(from_file.body_limit_bytes == defaults.body_limit_bytes);
     REQUIRE(from_file.read_timeout == defaults.read_timeout);
     REQUIRE(from_file.threads == defaults.threads);
+    REQUIRE(from_file.backend == defaults.backend);
+    REQUIRE(from_file.rate_limit_per_token == defaults.rate_limit_per_token);
+    REQUIRE(from_file.rate_limit_burst == defaults.rate_limit_burst);
+    REQUIRE(from_file.log_level == defaults.log_level);
+    REQUIRE(from_file.log_requests == defaults.log_requests);
+    REQUIRE(from_file.views_max_lag == defaults.views_max_lag);
+    REQUIRE(from_file.ldap_max_lag == defaults.ldap_max_lag);
+    REQUIRE(from_file.policies_max_lag == defaults.policies_max_lag);
+    REQUIRE(from_file.tls_cert_file.empty());
+    REQUIRE(from_file.tokens.empty());
 }
 
 TEST_CASE("a bad configuration names file, line and key and changes nothing", "[daemon][config]") {
