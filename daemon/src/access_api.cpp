@@ -450,7 +450,7 @@ void access_api::add_commands(command_registry& commands, const router& routes) 
             req.headers.emplace_back("content-type", "application/json");
         }
         req.remote = "admin-socket";
-        req.trusted_actor = "admin-socket";
+        req.trusted_actor = socket_actor(args);
         const http_response res = r->handle(std::move(req));
         json body = res.body.empty() ? json(nullptr) : json::parse(res.body, nullptr, false);
         if (body.is_discarded()) body = res.body;

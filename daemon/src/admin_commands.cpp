@@ -1,7 +1,11 @@
 #include "scimsync/daemon/admin_commands.hpp"
 
+#include <pwd.h>
+#include <sys/socket.h>
+
 #include <exception>
 #include <stdexcept>
+#include <vector>
 
 namespace scimsync::daemon {
 
@@ -13,6 +17,26 @@ std::string error_line(std::string_view message) {
 }
 
 }  // namespace
+
+std::string socket_peer_name(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+        return "";
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwuid_r(cred.uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
+        return found->pw_name;
+    return "uid=" + std::to_string(cred.uid);
+}
+
+std::string socket_actor(const nlohmann::json& args) {
+    const auto it = args.find("caller");
+    if (it == args.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+        return "admin-socket";
+    return "admin-socket:" + it->get<std::string>();
+}
 
 void command_registry::add(std::string name, command_fn fn) {
     if (commands_.contains(name)) throw std::invalid_argument("command registered twice: " + name);
@@ -30,7 +54,7 @@ command_result command_registry::call(std::string_view name, const nlohmann::jso
     }
 }
 
-std::string command_registry::handle_line(std::string_view line) const {
+std::string command_registry::handle_line(std::string_view line, const std::string& caller) const {
     nlohmann::json request;
     try {
         request = nlohmann::json::parse(line);
@@ -47,6 +71,7 @@ std::string command_registry::handle_line(std::string_view line) const {
         if (!a->is_object()) return error_line("\"args\" must be a JSON object");
         args = *a;
     }
+    if (!caller.empty()) args["caller"] = caller;
     auto result = call(cmd->get<std::string>(), args);
     if (!result) return error_line(result.error());
     nlohmann::json response{{"ok", true}, {"result", std::move(*result)}};

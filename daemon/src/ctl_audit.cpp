@@ -475,22 +475,17 @@ std::optional<int> audit_commands::run(
                 std::cout << "\n";
             }
         }
-        for (const auto& g : out["grants"]["added"])
-            std::cout << "+ grant " << g["subject"].get<std::string>() << " "
-                      << g["service"].get<std::string>()
-                      << (g["role"].get<std::string>().empty() ? "" : "/" + g["role"].get<std::string>())
-                      << "\n";
-        for (const auto& g : out["grants"]["removed"])
-            std::cout << "- grant " << g["subject"].get<std::string>() << " "
-                      << g["service"].get<std::string>()
-                      << (g["role"].get<std::string>().empty() ? "" : "/" + g["role"].get<std::string>())
-                      << "\n";
-        for (const auto& d : out["devices"]["added"])
-            std::cout << "+ Device/" << d["id"].get<std::string>() << " " << d["name"].get<std::string>()
-                      << "\n";
-        for (const auto& d : out["devices"]["removed"])
-            std::cout << "- Device/" << d["id"].get<std::string>() << " " << d["name"].get<std::string>()
-                      << "\n";
+        for (const auto& [sign, list] : {std::pair{"+", "added"}, std::pair{"-", "removed"}}) {
+            for (const auto& g : out["grants"][list]) {
+                const std::string role = g["role"];
+                std::cout << sign << " grant " << g["subject"].get<std::string>() << " "
+                          << g["service"].get<std::string>() << (role.empty() ? "" : "/" + role)
+                          << "\n";
+            }
+            for (const auto& d : out["devices"][list])
+                std::cout << sign << " Device/" << d["id"].get<std::string>() << " "
+                          << d["name"].get<std::string>() << "\n";
+        }
         for (const auto& d : out["devices"]["changed"]) {
             std::cout << "~ Device/" << d["id"].get<std::string>() << " " << d["name"].get<std::string>();
             for (const auto& field : d["attributes"])

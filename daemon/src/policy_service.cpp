@@ -87,10 +87,10 @@ void policy_service::add_commands(command_registry& commands) {
         if (!p) return std::unexpected(p.error().message);
         return *p;
     });
-    commands.add("policy.resume", [this](const json&) -> command_result {
+    commands.add("policy.resume", [this](const json& args) -> command_result {
         auto r = current();
         if (!r) return not_configured();
-        auto done = r->resume("admin-socket");
+        auto done = r->resume(socket_actor(args));
         if (!done)
             return std::unexpected("the resume could not be recorded: " + done.error().message);
         return json{{"resumed", *done}};

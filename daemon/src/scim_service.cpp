@@ -1692,7 +1692,7 @@ void scim_service::set_config_tokens(std::vector<config_token> tokens) {
 }
 
 std::string scim_service::principal_name(const http_request& req) {
-    if (!req.trusted_actor.empty()) return "admin-socket";
+    if (!req.trusted_actor.empty()) return req.trusted_actor;
     auto header = req.header("authorization");
     if (!header || header->size() < 7 || !scim::iequals(header->substr(0, 7), "Bearer ")) return "";
     std::string_view presented = header->substr(7);
@@ -1869,7 +1869,7 @@ void scim_service::add_commands(command_registry& commands) {
         if (scope != "scim") data["scope"] = scope;
         data["expires"] = *ttl ? json(el::format_time(now + **ttl)) : json(nullptr);
         auto r = s->submit_and_wait({impl::make_event(names::token_issued, "Token/" + t.id, data,
-                                                      "admin", "admin-socket", "")});
+                                                      "admin", socket_actor(args), "")});
         if (!r) return std::unexpected("the token could not be recorded: " + r.error().message);
         const std::string base = scope == "admin" ? s->admin_url : s->base_url;
         return json{{"base_url", base}, {"token", t.token}, {"id", t.id},
@@ -1904,7 +1904,7 @@ void scim_service::add_commands(command_registry& commands) {
         });
         if (!known) return std::unexpected("no active token with id \"" + id + "\"");
         auto r = s->submit_and_wait({impl::make_event(names::token_revoked, "Token/" + id,
-                                                      {{"id", id}}, "admin", "admin-socket", "")});
+                                                      {{"id", id}}, "admin", socket_actor(args), "")});
         if (!r)
             return std::unexpected("the revocation could not be recorded: " + r.error().message);
         return json{{"id", id}, {"revoked", true}};
@@ -1912,13 +1912,13 @@ void scim_service::add_commands(command_registry& commands) {
     for (const bool enable : {true, false}) {
         commands.add(
             enable ? "provisioning.enable" : "provisioning.disable",
-            [s, enable](const json&) -> command_result {
+            [s, enable](const json& args) -> command_result {
                 const bool now = s->read.read(
                     [](const model::directory& d) { return d.provisioning_enabled(); });
                 if (now != enable) {
                     auto r = s->submit_and_wait({impl::make_event(
                         enable ? names::provisioning_enabled : names::provisioning_disabled,
-                        "Provisioning", json::object(), "admin", "admin-socket", "")});
+                        "Provisioning", json::object(), "admin", socket_actor(args), "")});
                     if (!r)
                         return std::unexpected("the change could not be recorded: " +
                                                r.error().message);

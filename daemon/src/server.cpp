@@ -345,7 +345,8 @@ public:
         : socket_(std::move(socket)),
           timer_(socket_.get_executor()),
           buffer_(max_admin_line),
-          owner_(owner) {}
+          owner_(owner),
+          caller_(socket_peer_name(socket_.native_handle())) {}
     ~admin_session() override { owner_.forget(this); }
 
     void start() {
@@ -391,7 +392,7 @@ private:
                          net::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(n - 1));
         buffer_.consume(n);
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        out_ = owner_.commands.handle_line(line) + "\n";
+        out_ = owner_.commands.handle_line(line, caller_) + "\n";
         do_write(false);
     }
 
@@ -420,6 +421,7 @@ private:
     net::streambuf buffer_;
     std::string out_;
     server::impl& owner_;
+    const std::string caller_;  // the peer's Unix user, put into every command's args
     bool reading_ = false;
     bool stopping_ = false;
 };

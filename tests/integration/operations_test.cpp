@@ -3,6 +3,9 @@
 // mapping against a real slapd), a SIGTERM under load that loses nothing, and the offline
 // history / state --as-of / diff commands against what the daemon showed at the time.
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <barrier>
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -514,6 +517,14 @@ TEST_CASE("state --as-of gives the directory exactly as it was served then; diff
                                     Catch::Contains("~ Device/" + laptop +
                                                     " alice laptop policy: \"standard\" -> "
                                                     "\"locked\""));
+
+    // scimsyncctl's changes name the Unix user who ran it (from the socket's peer credentials).
+    auto alice_history = f.ctl({"history", "User/" + alice});
+    REQUIRE(alice_history.code() == 0);
+    const passwd* me = ::getpwuid(::getuid());
+    REQUIRE(me != nullptr);
+    REQUIRE_THAT(alice_history.out, Catch::Contains("DeviceRegistered  by admin:admin-socket:" +
+                                                    std::string(me->pw_name)));
 
     auto hist = f.ctl({"history", "BOB@example.com"});
     INFO(hist.err);

@@ -15,6 +15,14 @@
 
 namespace scimsync::daemon {
 
+// The Unix user at the other end of a connected Unix socket (SO_PEERCRED): its name, or
+// "uid=N" when the name cannot be looked up; "" when the kernel does not say.
+std::string socket_peer_name(int fd);
+
+// The actor a command's events are recorded with: "admin-socket:<user>" for a request from the
+// admin socket, "admin-socket" when the caller is unknown (a command called in-process).
+std::string socket_actor(const nlohmann::json& args);
+
 // A command's answer: the result object, or a one-line error for the client to print. Runs on
 // an io thread (one request at a time per connection), so it must not block for long. Errors
 // must never contain secrets.
@@ -28,8 +36,9 @@ public:
 
     // Parses one request line (without the newline) and returns the response line (without the
     // newline). Never throws: malformed requests, unknown commands and throwing commands all
-    // become {"ok":false,...}.
-    std::string handle_line(std::string_view line) const;
+    // become {"ok":false,...}. `caller` (the connected Unix user, see socket_peer_name) goes into
+    // args["caller"], replacing anything the client put there; empty leaves args as sent.
+    std::string handle_line(std::string_view line, const std::string& caller = {}) const;
 
     // Runs one command as if it had arrived on the socket.
     command_result call(std::string_view name, const nlohmann::json& args) const;
