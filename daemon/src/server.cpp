@@ -530,15 +530,21 @@ std::expected<void, std::string> server::impl::open_http() {
                                  net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
                                  net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
                                  net::ssl::context::single_dh_use);
+        // OpenSSL's own message says little ("asio.ssl error"): name what is wrong with the file.
+        auto refused = [](const char* key, const std::filesystem::path& file, const char* what) {
+            std::string why = what;
+            if (::access(file.c_str(), R_OK) != 0) why = std::strerror(errno);
+            return std::unexpected(std::string(key) + ": cannot use " + file.string() + ": " + why);
+        };
         tls_context->use_certificate_chain_file(options.tls_cert_file.string(), ec);
         if (ec)
-            return std::unexpected("http.tls.cert_file: cannot use " +
-                                   options.tls_cert_file.string() + ": " + ec.message());
+            return refused("http.tls.cert_file", options.tls_cert_file,
+                           "not a PEM certificate chain");
         tls_context->use_private_key_file(options.tls_key_file.string(), net::ssl::context::pem,
                                           ec);
         if (ec)
-            return std::unexpected("http.tls.key_file: cannot use " +
-                                   options.tls_key_file.string() + ": " + ec.message());
+            return refused("http.tls.key_file", options.tls_key_file,
+                           "not a PEM private key, or not the key of the certificate");
     }
     const auto address = net::ip::make_address(options.host, ec);
     if (ec) return std::unexpected("cannot listen on " + where + ": not an IP address");

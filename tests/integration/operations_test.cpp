@@ -574,5 +574,36 @@ TEST_CASE("with a certificate and key the listener speaks HTTPS only, and token 
                                       (dir.path() / "d2").string(), "--listen", "127.0.0.1:0",
                                       "--admin-socket", (dir.path() / "a2.sock").string()});
     REQUIRE(r.code() == 1);
-    REQUIRE_THAT(r.err, Catch::Contains("http.tls.key_file: cannot use /nonexistent/key.pem"));
+    REQUIRE_THAT(r.err, Catch::Contains("http.tls.key_file: cannot use /nonexistent/key.pem: No "
+                                        "such file or directory"));
+    // A certificate file that holds no certificate is named as such.
+    write_file(dir.path() / "bad.toml", "[http.tls]\ncert_file = \"" + key.string() +
+                                            "\"\nkey_file = \"" + key.string() + "\"\n");
+    r = run_binary("scimsyncd", {"--config", (dir.path() / "bad.toml").string(), "--data-dir",
+                                 (dir.path() / "d2").string(), "--listen", "127.0.0.1:0",
+                                 "--admin-socket", (dir.path() / "a2.sock").string()});
+    REQUIRE(r.code() == 1);
+    REQUIRE_THAT(r.err, Catch::Contains("http.tls.cert_file: cannot use " + key.string() +
+                                        ": not a PEM certificate chain"));
+    REQUIRE(r.err.find("PRIVATE KEY") == std::string::npos);
+}
+
+TEST_CASE("plain HTTP on an address other than loopback is served with a warning",
+          "[integration][operations][tls]") {
+    temp_dir dir;
+    daemon_options o;
+    o.dir = dir.path();
+    o.listen = "0.0.0.0:0";
+    daemon_process d(o);
+    REQUIRE(d.process().wait_err_contains("serving plain HTTP on 0.0.0.0",
+                                          std::chrono::seconds(10)));
+    REQUIRE_THAT(d.process().err(), Catch::Contains("[http.tls]"));
+    // On loopback (every other test), no such warning.
+    temp_dir dir2;
+    daemon_options o2;
+    o2.dir = dir2.path();
+    daemon_process quiet(o2);
+    REQUIRE(quiet.stop().value().code == 0);
+    REQUIRE(quiet.process().wait_output_closed(std::chrono::seconds(10)));
+    REQUIRE(quiet.process().err().find("plain HTTP") == std::string::npos);
 }
