@@ -147,29 +147,37 @@ void encode_event(std::string& out, const event& e) {
     append_string(out, e.data);
 }
 
-std::string decode_event(std::string_view in, event& out) {
+namespace {
+
+// What both decoders read first: the encoding byte, time, version and type; `pos` ends after
+// the type.
+std::string decode_fixed_and_type(std::string_view in, event& out, std::size_t& pos) {
     if (in.size() < 11) return "event record is short";
     if (std::uint8_t(in[0]) != event_encoding)
         return "unknown event encoding " + std::to_string(std::uint8_t(in[0]));
     out.time = utc_time(std::chrono::microseconds(std::int64_t(get_u64(in.data() + 1))));
     out.version = get_u16(in.data() + 9);
-    std::size_t pos = 11;
-    if (!read_string(in, pos, out.type) || !read_string(in, pos, out.source) ||
-        !read_string(in, pos, out.actor) || !read_string(in, pos, out.request_id) ||
-        !read_string(in, pos, out.stream) || !read_string(in, pos, out.data))
+    pos = 11;
+    if (!read_string(in, pos, out.type)) return "event record field overruns its length";
+    return {};
+}
+
+}  // namespace
+
+std::string decode_event(std::string_view in, event& out) {
+    std::size_t pos = 0;
+    if (auto why = decode_fixed_and_type(in, out, pos); !why.empty()) return why;
+    if (!read_string(in, pos, out.source) || !read_string(in, pos, out.actor) ||
+        !read_string(in, pos, out.request_id) || !read_string(in, pos, out.stream) ||
+        !read_string(in, pos, out.data))
         return "event record field overruns its length";
     if (pos != in.size()) return "event record has trailing bytes";
     return {};
 }
 
 std::string decode_event_head(std::string_view in, event& out) {
-    if (in.size() < 11) return "event record is short";
-    if (std::uint8_t(in[0]) != event_encoding)
-        return "unknown event encoding " + std::to_string(std::uint8_t(in[0]));
-    out.time = utc_time(std::chrono::microseconds(std::int64_t(get_u64(in.data() + 1))));
-    out.version = get_u16(in.data() + 9);
-    std::size_t pos = 11;
-    if (!read_string(in, pos, out.type)) return "event record field overruns its length";
+    std::size_t pos = 0;
+    if (auto why = decode_fixed_and_type(in, out, pos); !why.empty()) return why;
     for (int field = 0; field < 5; ++field) {
         auto len = read_varint(in, pos);
         if (!len || *len > in.size() - pos) return "event record field overruns its length";
