@@ -213,7 +213,8 @@ std::optional<refusal> device_fields(const model::directory& d, const json& body
 }  // namespace
 
 access_api::access_api(scim_service& scim, model::access_catalogue catalogue)
-    : scim_(scim), catalogue_(std::make_shared<const model::access_catalogue>(std::move(catalogue))) {}
+    : scim_(scim),
+      catalogue_(std::make_shared<const model::access_catalogue>(std::move(catalogue))) {}
 
 void access_api::set_catalogue(model::access_catalogue catalogue) {
     auto next = std::make_shared<const model::access_catalogue>(std::move(catalogue));
@@ -299,48 +300,49 @@ void access_api::add_routes(router& routes) {
     for (const bool give : {true, false}) {
         routes.add_async(
             "POST", base + (give ? "/access/grant" : "/access/revoke"),
-            guarded([s, self, give](const std::string& actor, http_request req, respond_fn respond) {
-                http_response bad;
-                auto body = body_object(req, bad);
-                if (!body) return respond(std::move(bad));
-                const bool for_user = body->contains("user");
-                if (for_user == body->contains("group"))
-                    return respond(scim_service::error(
-                        400, "name exactly one subject: \"user\" or \"group\" (id or name)"));
-                const std::string key = body->value(for_user ? "user" : "group", std::string());
-                model::grant g{body->value("service", std::string()),
-                               (*body)["role"].is_string() ? (*body)["role"].get<std::string>()
-                                                           : std::string()};
-                if (auto why = self->catalogue()->check(g); !why.empty())
-                    return respond(scim_service::error(400, why));
-                auto result = std::make_shared<json>();
-                s->execute(
-                    [&, result](const model::directory& d) -> scim_service::decision {
-                        std::string id;
-                        const bool found = for_user ? find_user(d, key, &id) != nullptr
-                                                    : find_group(d, key, &id) != nullptr;
-                        if (!found)
-                            return std::unexpected(
-                                refusal{404, std::string(for_user ? "no user" : "no group") +
-                                                 " with id or name \"" + key + "\""});
-                        const std::string type = for_user ? "User" : "Group";
-                        const auto* held = d.access().grants_of(type + "/" + id);
-                        const bool has = held != nullptr && held->contains(g);
-                        *result = {{"subject", type + "/" + id},
-                                   {"grant", g.label()},
-                                   {"changed", has != give}};
-                        if (has == give) return std::vector<el::event>{};
-                        json data{{"subject", {{"type", type}, {"id", id}}},
-                                  {"service", g.service},
-                                  {"role", g.role}};
-                        return std::vector<el::event>{
-                            admin_event(give ? names::access_granted : names::access_revoked,
-                                        "Access/" + type + "/" + id, data, actor, req)};
-                    },
-                    [respond, result](std::optional<refusal> r) {
-                        respond(r ? refused(*r) : answer(200, *result));
-                    });
-            }));
+            guarded(
+                [s, self, give](const std::string& actor, http_request req, respond_fn respond) {
+                    http_response bad;
+                    auto body = body_object(req, bad);
+                    if (!body) return respond(std::move(bad));
+                    const bool for_user = body->contains("user");
+                    if (for_user == body->contains("group"))
+                        return respond(scim_service::error(
+                            400, "name exactly one subject: \"user\" or \"group\" (id or name)"));
+                    const std::string key = body->value(for_user ? "user" : "group", std::string());
+                    model::grant g{body->value("service", std::string()),
+                                   (*body)["role"].is_string() ? (*body)["role"].get<std::string>()
+                                                               : std::string()};
+                    if (auto why = self->catalogue()->check(g); !why.empty())
+                        return respond(scim_service::error(400, why));
+                    auto result = std::make_shared<json>();
+                    s->execute(
+                        [&, result](const model::directory& d) -> scim_service::decision {
+                            std::string id;
+                            const bool found = for_user ? find_user(d, key, &id) != nullptr
+                                                        : find_group(d, key, &id) != nullptr;
+                            if (!found)
+                                return std::unexpected(
+                                    refusal{404, std::string(for_user ? "no user" : "no group") +
+                                                     " with id or name \"" + key + "\""});
+                            const std::string type = for_user ? "User" : "Group";
+                            const auto* held = d.access().grants_of(type + "/" + id);
+                            const bool has = held != nullptr && held->contains(g);
+                            *result = {{"subject", type + "/" + id},
+                                       {"grant", g.label()},
+                                       {"changed", has != give}};
+                            if (has == give) return std::vector<el::event>{};
+                            json data{{"subject", {{"type", type}, {"id", id}}},
+                                      {"service", g.service},
+                                      {"role", g.role}};
+                            return std::vector<el::event>{
+                                admin_event(give ? names::access_granted : names::access_revoked,
+                                            "Access/" + type + "/" + id, data, actor, req)};
+                        },
+                        [respond, result](std::optional<refusal> r) {
+                            respond(r ? refused(*r) : answer(200, *result));
+                        });
+                }));
     }
 
     // ---- devices ----

@@ -50,8 +50,9 @@ std::expected<point, std::string> parse_point(const std::string& text) {
         return p;
     }
     auto t = el::parse_time(text);
-    if (!t) return std::unexpected("\"" + text + "\" is neither a sequence number nor a time (" +
-                                   t.error().message + ")");
+    if (!t)
+        return std::unexpected("\"" + text + "\" is neither a sequence number nor a time (" +
+                               t.error().message + ")");
     p.time = *t;
     return p;
 }
@@ -155,9 +156,9 @@ std::string ldif_line(const std::string& attr, const std::string& value) {
         if (c == 0 || c == '\n' || c == '\r' || c > 0x7f) safe = false;
     if (safe) return attr + ": " + value + "\n";
     std::string out(4 * ((value.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(value.data()),
-                                  int(value.size()));
+    const int n =
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                        reinterpret_cast<const unsigned char*>(value.data()), int(value.size()));
     out.resize(std::size_t(n));
     return attr + ":: " + out + "\n";
 }
@@ -195,7 +196,8 @@ int write_ldif(const folder& f, const bridge::mapping& m) {
         for (const auto& m2 : members_of(d, id)) {
             const std::string v = m2["value"];
             if (m2["type"] == "Group") {
-                if (const auto* sub = d.group(v)) dns.push_back(builder->group_dn(json::parse(sub->json)));
+                if (const auto* sub = d.group(v))
+                    dns.push_back(builder->group_dn(json::parse(sub->json)));
             } else if (auto dn = user_dn(v)) {
                 dns.push_back(*dn);
             }
@@ -210,8 +212,7 @@ std::string actor_name(const model::directory& d, const std::string& actor) {
     if (actor.starts_with("token:")) {
         if (const auto* t = d.token(actor.substr(6))) return t->name + " (token " + t->id + ")";
     }
-    if (actor.starts_with("config-token:"))
-        return actor.substr(13) + " (configured token)";
+    if (actor.starts_with("config-token:")) return actor.substr(13) + " (configured token)";
     return actor;
 }
 
@@ -231,7 +232,8 @@ std::string summary_of(const el::event& e) {
         if (auto a = data.find(k); a != data.end() && a->is_array() && !a->empty())
             out += (out.empty() ? "" : " ") + std::string(k) + "=" + std::to_string(a->size());
     for (const char* k : {"service", "role", "action", "trigger", "change", "dn", "reason"})
-        if (auto v = data.find(k); v != data.end() && v->is_string() && !v->get<std::string>().empty())
+        if (auto v = data.find(k);
+            v != data.end() && v->is_string() && !v->get<std::string>().empty())
             out += (out.empty() ? "" : " ") + std::string(k) + "=" + v->get<std::string>();
     if (auto x = data.find("expect"); x != data.end()) out += " (with preconditions)";
     return out;
@@ -317,7 +319,8 @@ std::optional<int> audit_commands::run(
             return exit_problem;
         }
         meter.finish();
-        if (o.format == "ldif") return write_ldif(f, ldap ? *ldap : bridge::default_mapping(o.suffix));
+        if (o.format == "ldif")
+            return write_ldif(f, ldap ? *ldap : bridge::default_mapping(o.suffix));
         std::cout << state_json(f).dump(as_json ? -1 : 2) << '\n';
         return exit_ok;
     }
@@ -348,16 +351,20 @@ std::optional<int> audit_commands::run(
             all.insert(ids_after.begin(), ids_after.end());
             for (auto id : all) {
                 const model::resource_state* x =
-                    users ? static_cast<const model::resource_state*>(before.user(id)) : before.group(id);
+                    users ? static_cast<const model::resource_state*>(before.user(id))
+                          : before.group(id);
                 const model::resource_state* y =
-                    users ? static_cast<const model::resource_state*>(after.user(id)) : after.group(id);
+                    users ? static_cast<const model::resource_state*>(after.user(id))
+                          : after.group(id);
                 const std::string name_key = users ? "userName" : "displayName";
                 if (x == nullptr) {
-                    added.push_back({{"id", id}, {name_key, json::parse(y->json).value(name_key, "")}});
+                    added.push_back(
+                        {{"id", id}, {name_key, json::parse(y->json).value(name_key, "")}});
                     continue;
                 }
                 if (y == nullptr) {
-                    removed.push_back({{"id", id}, {name_key, json::parse(x->json).value(name_key, "")}});
+                    removed.push_back(
+                        {{"id", id}, {name_key, json::parse(x->json).value(name_key, "")}});
                     continue;
                 }
                 const json jx = json::parse(x->json), jy = json::parse(y->json);
@@ -391,7 +398,8 @@ std::optional<int> audit_commands::run(
         out["users"] = resources(true);
         out["groups"] = resources(false);
         // Direct grants (service, role) per subject, and devices by id.
-        const json access_before = before.access().to_json(), access_after = after.access().to_json();
+        const json access_before = before.access().to_json(),
+                   access_after = after.access().to_json();
         {
             ordered_json added = json::array(), removed = json::array();
             auto grants_of = [](const json& access, const std::string& subject) {
@@ -405,13 +413,15 @@ std::optional<int> audit_commands::run(
                 for (auto it = side->at("grants").begin(); it != side->at("grants").end(); ++it)
                     subjects.insert(it.key());
             for (const auto& subject : subjects) {
-                const auto x = grants_of(access_before, subject), y = grants_of(access_after, subject);
+                const auto x = grants_of(access_before, subject),
+                           y = grants_of(access_after, subject);
                 for (const auto& g : y)
                     if (!x.contains(g))
                         added.push_back({{"subject", subject}, {"service", g[0]}, {"role", g[1]}});
                 for (const auto& g : x)
                     if (!y.contains(g))
-                        removed.push_back({{"subject", subject}, {"service", g[0]}, {"role", g[1]}});
+                        removed.push_back(
+                            {{"subject", subject}, {"service", g[0]}, {"role", g[1]}});
             }
             out["grants"] = ordered_json{{"added", added}, {"removed", removed}};
         }
@@ -442,9 +452,11 @@ std::optional<int> audit_commands::run(
                                          {"from", field.value()},
                                          {"to", it->second.at(field.key())}});
                 if (!attrs.empty())
-                    changed.push_back({{"id", id}, {"name", it->second["name"]}, {"attributes", attrs}});
+                    changed.push_back(
+                        {{"id", id}, {"name", it->second["name"]}, {"attributes", attrs}});
             }
-            out["devices"] = ordered_json{{"added", added}, {"removed", removed}, {"changed", changed}};
+            out["devices"] =
+                ordered_json{{"added", added}, {"removed", removed}, {"changed", changed}};
         }
         if (as_json) {
             std::cout << out.dump() << '\n';
@@ -487,7 +499,8 @@ std::optional<int> audit_commands::run(
                           << d["name"].get<std::string>() << "\n";
         }
         for (const auto& d : out["devices"]["changed"]) {
-            std::cout << "~ Device/" << d["id"].get<std::string>() << " " << d["name"].get<std::string>();
+            std::cout << "~ Device/" << d["id"].get<std::string>() << " "
+                      << d["name"].get<std::string>();
             for (const auto& field : d["attributes"])
                 std::cout << " " << field["attribute"].get<std::string>() << ": "
                           << field["from"].dump() << " -> " << field["to"].dump();
@@ -570,12 +583,14 @@ std::optional<int> audit_commands::run(
     for (const auto& row : found) {
         std::cout << row["seq"].get<std::uint64_t>() << "  " << row["time"].get<std::string>()
                   << "  " << row["type"].get<std::string>() << "  by "
-                  << row["source"].get<std::string>() << ":" << row["actor_name"].get<std::string>();
+                  << row["source"].get<std::string>() << ":"
+                  << row["actor_name"].get<std::string>();
         if (!row["request_id"].get<std::string>().empty())
             std::cout << "  request " << row["request_id"].get<std::string>();
         if (!row["summary"].get<std::string>().empty())
             std::cout << "  " << row["summary"].get<std::string>();
-        if (row.contains("void")) std::cout << "  (no effect: " << row["void"].get<std::string>() << ")";
+        if (row.contains("void"))
+            std::cout << "  (no effect: " << row["void"].get<std::string>() << ")";
         std::cout << "\n";
     }
     return exit_ok;

@@ -10,14 +10,18 @@ using json = nlohmann::json;
 policy_service::policy_service(const el::log& log, scim_service& scim,
                                policies::policy_config config, std::filesystem::path state_dir,
                                std::function<void(const std::string&)> notice)
-    : log_(log), scim_(scim), state_dir_(std::move(state_dir)), notice_(std::move(notice)),
+    : log_(log),
+      scim_(scim),
+      state_dir_(std::move(state_dir)),
+      notice_(std::move(notice)),
       runner_(make_runner(std::move(config))) {}
 
 policy_service::~policy_service() {
     stop();
 }
 
-std::shared_ptr<policies::runner> policy_service::make_runner(policies::policy_config config) const {
+std::shared_ptr<policies::runner> policy_service::make_runner(
+    policies::policy_config config) const {
     if (!config.enabled()) return nullptr;
     policies::runner_options o;
     o.config = std::move(config);
@@ -110,17 +114,16 @@ void policy_service::add_routes(router& routes) {
         if (!r) return respond(refuse(404, "no deprovisioning policies are configured"));
         respond(json_response(200, r->status().dump()));
     });
-    routes.add_async("GET", base + "/preview/{user}",
-                     [=, this](http_request req, respond_fn respond) {
-                         auto actor = s->admin_actor(req);
-                         if (!actor) return respond(std::move(actor.error()));
-                         auto r = current();
-                         if (!r)
-                             return respond(refuse(404, "no deprovisioning policies are configured"));
-                         auto p = r->preview(req.path_params.at("user"));
-                         if (!p) return respond(refuse(404, p.error().message));
-                         respond(json_response(200, p->dump()));
-                     });
+    routes.add_async(
+        "GET", base + "/preview/{user}", [=, this](http_request req, respond_fn respond) {
+            auto actor = s->admin_actor(req);
+            if (!actor) return respond(std::move(actor.error()));
+            auto r = current();
+            if (!r) return respond(refuse(404, "no deprovisioning policies are configured"));
+            auto p = r->preview(req.path_params.at("user"));
+            if (!p) return respond(refuse(404, p.error().message));
+            respond(json_response(200, p->dump()));
+        });
     routes.add_async("POST", base + "/resume", [=, this](http_request req, respond_fn respond) {
         auto actor = s->admin_actor(req);
         if (!actor) return respond(std::move(actor.error()));

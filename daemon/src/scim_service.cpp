@@ -271,7 +271,7 @@ struct scim_service::impl {
     locked_directory read;
     std::unique_ptr<el::projector_runner> runner;
 
-    std::mutex cmd_mu;       // serialises validation + submission (= log order)
+    std::mutex cmd_mu;  // serialises validation + submission (= log order)
     // Single writer (file log): every submitted event is folded into `write` at once, and
     // commands are decided against it. Several writers (Kafka): another daemon's events are
     // not known until read back, so commands are decided against the read model and carry
@@ -417,12 +417,12 @@ struct scim_service::impl {
                 add_expect(events[i], i == 0 ? *expect : json{{"with_previous", true}});
         }
         const auto submitted = std::chrono::steady_clock::now();
-        log.async_append(std::move(events), [this, done = std::move(done), submitted](
-                                                el::result<el::append_result> r) {
+        log.async_append(std::move(events), [this, done = std::move(done),
+                                             submitted](el::result<el::append_result> r) {
             if (opt.on_append)
-                opt.on_append(std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                            submitted)
-                                  .count());
+                opt.on_append(
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted)
+                        .count());
             if (!r) return done(outcome{std::move(r), {}});
             when_applied(r->last.value, [this, done, r]() mutable {
                 model::directory::void_verdict verdict;
@@ -470,13 +470,13 @@ struct scim_service::impl {
                            return respond(scim_error(404, o.verdict.detail));
                        case kind::stale:
                            if (retry) return retry();
-                           return respond(scim_error(
-                               412, "the resource has changed: " + o.verdict.detail));
+                           return respond(
+                               scim_error(412, "the resource has changed: " + o.verdict.detail));
                        case kind::with_previous:
                            break;
                    }
-                   respond(scim_error(409, "a concurrent change overtook this one: " +
-                                               o.verdict.detail));
+                   respond(scim_error(
+                       409, "a concurrent change overtook this one: " + o.verdict.detail));
                });
     }
 
@@ -526,9 +526,8 @@ struct scim_service::impl {
         std::string_view presented = h.substr(7);
         while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
         auto id = secrets::token_id(presented);
-        const bool issued = id && read.read([&](const model::directory& d) {
-            return d.token(*id) != nullptr;
-        });
+        const bool issued =
+            id && read.read([&](const model::directory& d) { return d.token(*id) != nullptr; });
         if (!issued) {
             const auto configured = config_token_for(presented);
             if (!configured) return unauthorized("the bearer token is not valid");
@@ -813,7 +812,8 @@ struct scim_service::impl {
                                  w->who.actor, request_id(req));
         command_lock lk(*this);
         if (model().user_by_name(user_name) != nullptr) return respond(user_taken(user_name));
-        if (!external_id.empty() && model().user_by_external_id(w->who.actor, external_id) != nullptr)
+        if (!external_id.empty() &&
+            model().user_by_external_id(w->who.actor, external_id) != nullptr)
             return respond(external_id_taken(scim::user_type(), external_id));
         submit_and_respond({std::move(e)}, json::object(), std::move(respond),
                            [this, id] { return single(scim::user_type(), id, 201); });
@@ -863,12 +863,12 @@ struct scim_service::impl {
                 respond(single(scim::user_type(), id, 200));
             });
         }
-        submit_and_respond({make_event_text(names::user_replaced, "User/" + id,
-                                            user_data(id, r.text, r.password_set, r.password_hash),
-                                            who.source, who.actor, request_id(req))},
-                           std::move(expect), std::move(respond),
-                           [this, id] { return single(scim::user_type(), id, 200); },
-                           std::move(retry));
+        submit_and_respond(
+            {make_event_text(names::user_replaced, "User/" + id,
+                             user_data(id, r.text, r.password_set, r.password_hash), who.source,
+                             who.actor, request_id(req))},
+            std::move(expect), std::move(respond),
+            [this, id] { return single(scim::user_type(), id, 200); }, std::move(retry));
     }
 
     void put_user(http_request req, respond_fn respond) {
@@ -896,9 +896,8 @@ struct scim_service::impl {
         // expects that version, and runs again when another daemon's change came first.
         std::function<void()> again;
         if (!single_writer)
-            again = retry_of(req, attempt, [this, req, respond](int a) {
-                patch_user(req, respond, a);
-            });
+            again = retry_of(req, attempt,
+                             [this, req, respond](int a) { patch_user(req, respond, a); });
         // Optimistic: patch a copy of the current state outside cmd_mu, then commit if the
         // user's version is still the one patched. A concurrent write to the same user makes
         // it try again; the last attempt holds cmd_mu throughout.
@@ -1027,10 +1026,9 @@ struct scim_service::impl {
             return when_applied(log.last_seq().value, [this, id, respond] {
                 respond(single(scim::group_type(), id, 200));
             });
-        submit_and_respond(std::move(events), at_version(model().group(id)->version),
-                           std::move(respond),
-                           [this, id] { return single(scim::group_type(), id, 200); },
-                           std::move(retry));
+        submit_and_respond(
+            std::move(events), at_version(model().group(id)->version), std::move(respond),
+            [this, id] { return single(scim::group_type(), id, 200); }, std::move(retry));
     }
 
     void put_group(http_request req, respond_fn respond, int attempt = 1) {
@@ -1040,9 +1038,8 @@ struct scim_service::impl {
         const std::string id = req.path_params.at("id");
         std::function<void()> again;
         if (!single_writer)
-            again = retry_of(req, attempt, [this, req, respond](int a) {
-                put_group(req, respond, a);
-            });
+            again =
+                retry_of(req, attempt, [this, req, respond](int a) { put_group(req, respond, a); });
         command_lock lk(*this);
         const auto* current = model().group(id);
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
@@ -1118,9 +1115,8 @@ struct scim_service::impl {
         const std::string id = req.path_params.at("id");
         std::function<void()> again;
         if (!single_writer)
-            again = retry_of(req, attempt, [this, req, respond](int a) {
-                patch_group(req, respond, a);
-            });
+            again = retry_of(req, attempt,
+                             [this, req, respond](int a) { patch_group(req, respond, a); });
         command_lock lk(*this);
         const auto* current = model().group(id);
         if (current == nullptr) return respond(scim_error(404, "Group " + id + " not found"));
@@ -1903,8 +1899,8 @@ void scim_service::add_commands(command_registry& commands) {
             return t != nullptr && !t->revoked;
         });
         if (!known) return std::unexpected("no active token with id \"" + id + "\"");
-        auto r = s->submit_and_wait({impl::make_event(names::token_revoked, "Token/" + id,
-                                                      {{"id", id}}, "admin", socket_actor(args), "")});
+        auto r = s->submit_and_wait({impl::make_event(
+            names::token_revoked, "Token/" + id, {{"id", id}}, "admin", socket_actor(args), "")});
         if (!r)
             return std::unexpected("the revocation could not be recorded: " + r.error().message);
         return json{{"id", id}, {"revoked", true}};

@@ -10,22 +10,25 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
-#include <condition_variable>
-#include <fstream>
-#include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "logging.hpp"
+#include "metrics.hpp"
+#include "rate_limit.hpp"
 #include "scimsync/daemon/access_api.hpp"
 #include "scimsync/daemon/admin_commands.hpp"
 #include "scimsync/daemon/config.hpp"
@@ -38,9 +41,6 @@
 #include "scimsync/eventlog/file_log.hpp"
 #include "scimsync/eventlog/kafka_log.hpp"
 #include "secrets.hpp"
-#include "logging.hpp"
-#include "metrics.hpp"
-#include "rate_limit.hpp"
 #include "service_manager.hpp"
 
 namespace {
@@ -277,8 +277,7 @@ int serve(const sd::daemon_config& initial, const flags& f) {
         sd::service_manager::status("opening the log in " + config.log_dir().string());
         auto opened = el::file_log::open(std::move(log_options));
         if (!opened) {
-            say("cannot open log in " + config.log_dir().string() + ": " +
-                opened.error().message);
+            say("cannot open log in " + config.log_dir().string() + ": " + opened.error().message);
             return 1;
         }
         file_log = opened->get();
@@ -301,10 +300,10 @@ int serve(const sd::daemon_config& initial, const flags& f) {
     };
     scim.on_progress = [](el::seq_no at, el::seq_no last) {
         // A long replay: keep systemd from giving up on the start, and say how far it is.
-        sd::service_manager::extend_start_timeout(
-            std::chrono::seconds(60), "rebuilding the views from the log: seq " +
-                                          std::to_string(at.value) + " of " +
-                                          std::to_string(last.value));
+        sd::service_manager::extend_start_timeout(std::chrono::seconds(60),
+                                                  "rebuilding the views from the log: seq " +
+                                                      std::to_string(at.value) + " of " +
+                                                      std::to_string(last.value));
     };
     sd::service_manager::status("rebuilding the views from the log (up to seq " +
                                 std::to_string(log.last_seq().value) + ")");
@@ -363,11 +362,13 @@ int serve(const sd::daemon_config& initial, const flags& f) {
             {{{"version", SCIMSYNC_VERSION}}, 1}};
     });
     metrics.add_source("scimsync_log_last_seq", [&log] {
-        return std::vector<std::pair<sd::metric_labels, double>>{{{}, double(log.last_seq().value)}};
+        return std::vector<std::pair<sd::metric_labels, double>>{
+            {{}, double(log.last_seq().value)}};
     });
     metrics.add_source("scimsync_projector_lag_events", [&status] {
         std::vector<std::pair<sd::metric_labels, double>> out;
-        for (const auto& l : status.lags()) out.push_back({{{"projector", l.name}}, double(l.events)});
+        for (const auto& l : status.lags())
+            out.push_back({{{"projector", l.name}}, double(l.events)});
         return out;
     });
     if (ldap) {
@@ -408,9 +409,9 @@ int serve(const sd::daemon_config& initial, const flags& f) {
     });
     metrics.add_source("process_start_time_seconds", [started_at] {
         return std::vector<std::pair<sd::metric_labels, double>>{
-            {{}, double(std::chrono::duration_cast<std::chrono::seconds>(
-                            started_at.time_since_epoch())
-                            .count())}};
+            {{},
+             double(std::chrono::duration_cast<std::chrono::seconds>(started_at.time_since_epoch())
+                        .count())}};
     });
 
     sd::rate_limiter limiter;
@@ -426,16 +427,16 @@ int serve(const sd::daemon_config& initial, const flags& f) {
         const auto wait = limiter.take(who, sd::rate_limiter::clock::now());
         if (!wait) return std::nullopt;
         metrics.increment("scimsync_http_rate_limited_total", {{"token", who}});
-        auto res = sd::scim_error(429, "too many requests for token \"" + who +
-                                           "\"; retry after " + std::to_string(wait->count()) +
-                                           " s");
+        auto res = sd::scim_error(429, "too many requests for token \"" + who + "\"; retry after " +
+                                           std::to_string(wait->count()) + " s");
         res.set_header("Retry-After", std::to_string(wait->count()));
         return res;
     };
     hooks.answered = [&metrics](const sd::request_record& r) {
         const std::string route = r.route.empty() ? "(none)" : r.route;
-        metrics.increment("scimsync_http_requests_total",
-                          {{"method", r.method}, {"route", route}, {"status", std::to_string(r.status)}});
+        metrics.increment(
+            "scimsync_http_requests_total",
+            {{"method", r.method}, {"route", route}, {"status", std::to_string(r.status)}});
         metrics.observe("scimsync_http_request_duration_seconds", {{"route", route}},
                         r.elapsed.count());
         if (!log_out().requests()) return;
@@ -443,8 +444,8 @@ int serve(const sd::daemon_config& initial, const flags& f) {
         std::snprintf(ms, sizeof ms, "%.3f", r.elapsed.count() * 1000);
         // The path only: query strings may hold filter values (user names, e-mails).
         log_out().request("request method=" + sd::logfmt_value(r.method) +
-                          " path=" + sd::logfmt_value(r.path) + " status=" +
-                          std::to_string(r.status) + " duration_ms=" + ms +
+                          " path=" + sd::logfmt_value(r.path) +
+                          " status=" + std::to_string(r.status) + " duration_ms=" + ms +
                           " token=" + sd::logfmt_value(r.principal.empty() ? "-" : r.principal) +
                           " remote=" + sd::logfmt_value(r.remote));
     };
@@ -509,8 +510,9 @@ int serve(const sd::daemon_config& initial, const flags& f) {
         if (changed("ldap")) {
             if (ldap && next->ldap) {
                 if (auto r = ldap->reload(*next->ldap); r) {
-                    applied.push_back("ldap (run `scimsyncctl ldap reconcile` to bring existing "
-                                      "entries in line)");
+                    applied.push_back(
+                        "ldap (run `scimsyncctl ldap reconcile` to bring existing "
+                        "entries in line)");
                 } else {
                     warn("reload: the LDAP bridge did not restart with the new [ldap]: " +
                          r.error().message);
@@ -521,15 +523,18 @@ int serve(const sd::daemon_config& initial, const flags& f) {
         }
         if (changed("policies")) {
             if (auto r = policy.reload(next->policies); r) {
-                applied.push_back("policies (events from the policy checkpoint on are decided "
-                                  "under the new rules)");
+                applied.push_back(
+                    "policies (events from the policy checkpoint on are decided "
+                    "under the new rules)");
+                config.policies = next->policies;
+                config.sections["policies"] = next->sections["policies"];
             } else {
-                warn("reload: the deprovisioning policies did not restart with the new "
-                     "[policies]: " +
-                     r.error().message + "; fix the file and reload again");
+                // The section stays "changed", so the next reload tries again.
+                warn(
+                    "reload: the deprovisioning policies are stopped; they did not start with "
+                    "the new [policies]: " +
+                    r.error().message + "; reload again once that is fixed");
             }
-            config.policies = next->policies;
-            config.sections["policies"] = next->sections["policies"];
         }
         if (changed("access")) {
             access.set_catalogue(next->access);
@@ -543,17 +548,18 @@ int serve(const sd::daemon_config& initial, const flags& f) {
         if (changed("log")) restart.push_back("log");
         if (next->threads != config.threads || next->body_limit_bytes != config.body_limit_bytes ||
             next->read_timeout != config.read_timeout ||
-            next->tls_cert_file != config.tls_cert_file || next->tls_key_file != config.tls_key_file)
+            next->tls_cert_file != config.tls_cert_file ||
+            next->tls_key_file != config.tls_key_file)
             restart.push_back("http");
         auto join = [](const std::vector<std::string>& v) {
             std::string out;
             for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
             return out.empty() ? std::string("nothing") : out;
         };
-        const std::string report = "reload: applied " + join(applied) +
-                                   (restart.empty() ? std::string()
-                                                    : "; needs a restart to take effect: " +
-                                                          join(restart));
+        const std::string report =
+            "reload: applied " + join(applied) +
+            (restart.empty() ? std::string()
+                             : "; needs a restart to take effect: " + join(restart));
         if (restart.empty())
             say(report);
         else

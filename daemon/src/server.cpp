@@ -28,11 +28,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -127,13 +127,11 @@ class http_session final : public connection,
     using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
 
 public:
-    http_session(tcp::socket&& socket, server::impl& owner)
-        requires(!tls)
+    http_session(tcp::socket&& socket, server::impl& owner) requires(!tls)
         : stream_(std::move(socket)), owner_(owner) {
         note_peer();
     }
-    http_session(tcp::socket&& socket, net::ssl::context& ctx, server::impl& owner)
-        requires(tls)
+    http_session(tcp::socket&& socket, net::ssl::context& ctx, server::impl& owner) requires(tls)
         : stream_(std::move(socket), ctx), owner_(owner) {
         note_peer();
     }

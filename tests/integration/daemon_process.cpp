@@ -72,8 +72,8 @@ child_process::child_process(std::vector<std::string> argv, options o) {
     for (char** e = environ; *e != nullptr; ++e) {
         const std::string_view entry(*e);
         const auto name = entry.substr(0, entry.find('=') + 1);
-        const bool replaced = std::any_of(o.env.begin(), o.env.end(),
-                                          [&](const std::string& x) { return x.starts_with(name); });
+        const bool replaced = std::any_of(
+            o.env.begin(), o.env.end(), [&](const std::string& x) { return x.starts_with(name); });
         if (!replaced) env_text.emplace_back(entry);
     }
     env_text.insert(env_text.end(), o.env.begin(), o.env.end());
@@ -279,8 +279,8 @@ daemon_process::daemon_process(daemon_options o, std::chrono::milliseconds timeo
       process_(prepare(options_), child_process::options{.cwd = {}, .env = options_.env}) {
     const auto line = process_.read_line(timeout);
     const std::string tls_prefix = "listening on https://";
-    const std::string prefix = line && line->starts_with(tls_prefix) ? tls_prefix
-                                                                    : "listening on http://";
+    const std::string prefix =
+        line && line->starts_with(tls_prefix) ? tls_prefix : "listening on http://";
     if (!line || !line->starts_with(prefix)) {
         process_.send_signal(SIGKILL);
         process_.wait(std::chrono::seconds(10));

@@ -194,7 +194,7 @@ http_reply https_request(const std::string& host, std::uint16_t port,
                          const std::string& target, const std::string& body,
                          const std::vector<std::pair<std::string, std::string>>& headers) {
     std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                    SSL_CTX_free);
+                                                     SSL_CTX_free);
     if (!ctx || SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1)
         throw std::runtime_error("https_request: cannot load " + ca_file.string());
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
@@ -202,9 +202,10 @@ http_reply https_request(const std::string& host, std::uint16_t port,
     std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(ctx.get()), SSL_free);
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str());
     SSL_set_fd(ssl.get(), tcp.native_handle());
-    if (SSL_connect(ssl.get()) != 1) throw std::runtime_error("https_request: TLS handshake failed");
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host +
-                      "\r\nConnection: close\r\n";
+    if (SSL_connect(ssl.get()) != 1)
+        throw std::runtime_error("https_request: TLS handshake failed");
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
     if (!body.empty()) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     req += "\r\n" + body;

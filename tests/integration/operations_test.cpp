@@ -150,7 +150,8 @@ TEST_CASE("/metrics is valid Prometheus text counting requests, latencies, event
     REQUIRE(value_of(samples, "scimsync_http_requests_total",
                      {{"method", "POST"}, {"route", "/scim/v2/Users"}, {"status", "201"}}) == 3);
     REQUIRE(value_of(samples, "scimsync_http_requests_total",
-                     {{"method", "GET"}, {"route", "/scim/v2/Users/{id}"}, {"status", "404"}}) == 1);
+                     {{"method", "GET"}, {"route", "/scim/v2/Users/{id}"}, {"status", "404"}}) ==
+            1);
     REQUIRE(value_of(samples, "scimsync_events_total", {{"type", "UserCreated"}}) == 3);
     REQUIRE(value_of(samples, "scimsync_projector_lag_events", {{"projector", "views"}}) == 0);
     REQUIRE(value_of(samples, "scimsync_log_last_seq", {}) == 4);  // the token and three users
@@ -170,9 +171,10 @@ TEST_CASE("/metrics is valid Prometheus text counting requests, latencies, event
     REQUIRE(value_of(samples, "scimsync_log_append_duration_seconds_count", {}) == 4);
 }
 
-TEST_CASE("every request leaves one log line with its method, path, status, latency and token "
-          "name, never the token",
-          "[integration][operations]") {
+TEST_CASE(
+    "every request leaves one log line with its method, path, status, latency and token "
+    "name, never the token",
+    "[integration][operations]") {
     ops_fixture f;
     f.post_user("logged@example.com");
     f.daemon->process().send_signal(SIGTERM);  // flushes the batched request lines
@@ -220,7 +222,8 @@ TEST_CASE("bad configuration names the file, line and key, or the environment va
     };
     auto [code, err] = start("[http]\n\nthreads = 0\n");
     REQUIRE(code == 2);
-    REQUIRE_THAT(err, Catch::Contains("bad.toml:3: http.threads: expected an integer from 1 to 64"));
+    REQUIRE_THAT(err,
+                 Catch::Contains("bad.toml:3: http.threads: expected an integer from 1 to 64"));
     std::tie(code, err) = start("[logging]\nlevel = \"loud\"\n");
     REQUIRE(code == 2);
     REQUIRE_THAT(err, Catch::Contains("bad.toml:2: logging.level"));
@@ -242,9 +245,10 @@ TEST_CASE("environment variables override the configuration file", "[integration
     REQUIRE(f.call("GET", "/scim/v2/Users").status == 429);
 }
 
-TEST_CASE("SIGHUP applies a new token file and a changed LDAP mapping, and says what needs a "
-          "restart",
-          "[integration][operations][ldap]") {
+TEST_CASE(
+    "SIGHUP applies a new token file and a changed LDAP mapping, and says what needs a "
+    "restart",
+    "[integration][operations][ldap]") {
     slapd_server slapd;
     temp_dir dir;
     write_file(dir.path() / "ldap.secret", slapd.admin_password() + "\n");
@@ -266,14 +270,14 @@ TEST_CASE("SIGHUP applies a new token file and a changed LDAP mapping, and says 
         json::parse(ctl({"token", "create", "--name", "okta", "--json"}).out)["token"];
     auto post = [&](const std::string& bearer, const std::string& name) {
         http_connection c(d.host(), d.port());
-        return c.request("POST", "/scim/v2/Users",
-                         json{{"schemas", {user_schema}},
-                              {"userName", name},
-                              {"title", "engineer"},
-                              {"nickName", "nick"}}
-                             .dump(),
-                         {{"Authorization", "Bearer " + bearer},
-                          {"Content-Type", "application/scim+json"}});
+        return c.request(
+            "POST", "/scim/v2/Users",
+            json{{"schemas", {user_schema}},
+                 {"userName", name},
+                 {"title", "engineer"},
+                 {"nickName", "nick"}}
+                .dump(),
+            {{"Authorization", "Bearer " + bearer}, {"Content-Type", "application/scim+json"}});
     };
     auto description_of = [&](const std::string& name) -> std::string {
         const auto found = slapd.search("uid=" + name + ",ou=people,dc=example,dc=com",
@@ -291,16 +295,15 @@ TEST_CASE("SIGHUP applies a new token file and a changed LDAP mapping, and says 
     REQUIRE(post(configured, "nobody").status == 401);
     write_file(dir.path() / "scimsyncd.toml",
                ldap + "[ldap.attributes]\ndescription = \"nickName\"\n[tokens.okta2]\nfile = \"" +
-                   (dir.path() / "okta2.token").string() + "\"\n" +
-                   "[http]\nthreads = 3\n");
+                   (dir.path() / "okta2.token").string() + "\"\n" + "[http]\nthreads = 3\n");
     d.process().send_signal(SIGHUP);
     REQUIRE(d.process().wait_err_contains("reload: applied", std::chrono::seconds(30)));
     REQUIRE_THAT(d.process().err(), Catch::Contains("tokens") && Catch::Contains("ldap") &&
                                         Catch::Contains("needs a restart to take effect: http"));
     REQUIRE(d.process().err().find(configured) == std::string::npos);
     REQUIRE(post(configured, "after").status == 201);
-    REQUIRE(eventually([&] { return description_of("after") == "nick"; },
-                       std::chrono::seconds(30)));
+    REQUIRE(
+        eventually([&] { return description_of("after") == "nick"; }, std::chrono::seconds(30)));
     // The actor of a configured token's writes names it.
     REQUIRE(d.stop().value().code == 0);
     auto hist = run_binary("scimsyncctl",
@@ -317,8 +320,9 @@ TEST_CASE("SIGHUP applies changed deprovisioning policies and a changed service 
     REQUIRE_THAT(policy_status.err, Catch::Contains("no deprovisioning policies are configured"));
 
     // Carl is a contractor holding a laptop; the daemon knows of no policy for him yet.
-    auto created = f.call("POST", "/scim/v2/Users",
-                          {{"schemas", {user_schema}}, {"userName", "carl"}, {"title", "Contractor"}});
+    auto created =
+        f.call("POST", "/scim/v2/Users",
+               {{"schemas", {user_schema}}, {"userName", "carl"}, {"title", "Contractor"}});
     REQUIRE(created.status == 201);
     const std::string carl = json::parse(created.body)["id"];
     auto reg = f.ctl({"device", "register", "--name", "carl laptop", "--serial", "SN-C", "--owner",
@@ -340,7 +344,7 @@ TEST_CASE("SIGHUP applies changed deprovisioning policies and a changed service 
         {"Operations", json::array({{{"op", "replace"}, {"path", "active"}, {"value", false}}})}};
     REQUIRE(f.call("PATCH", "/scim/v2/Users/" + json::parse(dora.body)["id"].get<std::string>(),
                    deactivate)
-                .status /
+                    .status /
                 100 ==
             2);
     auto grant_wiki = [&] {
@@ -425,13 +429,15 @@ TEST_CASE("a SIGTERM under load finishes what was acknowledged: every 201 surviv
     f.start({}, "batch");
     http_connection c(f.daemon->host(), f.daemon->port());
     for (const auto& id : acknowledged)
-        REQUIRE(c.request("GET", "/scim/v2/Users/" + id, "", {{"Authorization", "Bearer " + f.token}})
-                    .status == 200);
+        REQUIRE(
+            c.request("GET", "/scim/v2/Users/" + id, "", {{"Authorization", "Bearer " + f.token}})
+                .status == 200);
 }
 
-TEST_CASE("state --as-of gives the directory exactly as it was served then; diff and history "
-          "say what changed and who did it",
-          "[integration][operations][audit]") {
+TEST_CASE(
+    "state --as-of gives the directory exactly as it was served then; diff and history "
+    "say what changed and who did it",
+    "[integration][operations][audit]") {
     ops_fixture f("[access.services.wiki]\nroles = [\"editor\"]\n");
     const std::string alice = f.post_user("alice@example.com");
     const std::string bob = f.post_user("bob@example.com");
@@ -488,11 +494,12 @@ TEST_CASE("state --as-of gives the directory exactly as it was served then; diff
     auto ldif = f.ctl({"state", "--as-of", std::to_string(seq_then), "--format", "ldif"});
     REQUIRE(ldif.code() == 0);
     REQUIRE_THAT(ldif.out, Catch::Contains("dn: uid=bob@example.com,ou=people,dc=example,dc=com"));
-    REQUIRE_THAT(ldif.out, Catch::Contains("member: uid=alice@example.com,ou=people,dc=example,dc=com"));
+    REQUIRE_THAT(ldif.out,
+                 Catch::Contains("member: uid=alice@example.com,ou=people,dc=example,dc=com"));
 
-    auto diff = f.ctl({"diff", "--from", std::to_string(seq_then), "--to",
-                       json::parse(f.ctl({"log", "stats", "--json"}).out)["last_seq"].dump(),
-                       "--json"});
+    auto diff =
+        f.ctl({"diff", "--from", std::to_string(seq_then), "--to",
+               json::parse(f.ctl({"log", "stats", "--json"}).out)["last_seq"].dump(), "--json"});
     INFO(diff.err);
     REQUIRE(diff.code() == 0);
     const auto d = json::parse(diff.out);
@@ -539,9 +546,10 @@ TEST_CASE("state --as-of gives the directory exactly as it was served then; diff
     REQUIRE(f.ctl({"history", "nobody@example.com"}).code() == 1);
 }
 
-TEST_CASE("with a certificate and key the listener speaks HTTPS only, and token create gives an "
-          "https base URL",
-          "[integration][operations][tls]") {
+TEST_CASE(
+    "with a certificate and key the listener speaks HTTPS only, and token create gives an "
+    "https base URL",
+    "[integration][operations][tls]") {
     temp_dir dir;
     const auto cert = dir.path() / "cert.pem";
     const auto key = dir.path() / "key.pem";
@@ -595,8 +603,8 @@ TEST_CASE("plain HTTP on an address other than loopback is served with a warning
     o.dir = dir.path();
     o.listen = "0.0.0.0:0";
     daemon_process d(o);
-    REQUIRE(d.process().wait_err_contains("serving plain HTTP on 0.0.0.0",
-                                          std::chrono::seconds(10)));
+    REQUIRE(
+        d.process().wait_err_contains("serving plain HTTP on 0.0.0.0", std::chrono::seconds(10)));
     REQUIRE_THAT(d.process().err(), Catch::Contains("[http.tls]"));
     // On loopback (every other test), no such warning.
     temp_dir dir2;

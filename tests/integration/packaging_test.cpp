@@ -28,15 +28,16 @@ std::string quoted(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("cpack makes a .deb with the binaries, unit, sysusers/tmpfiles snippets, example "
-          "config and man pages, and its scimsyncctl --version runs",
-          "[integration][packaging]") {
+TEST_CASE(
+    "cpack makes a .deb with the binaries, unit, sysusers/tmpfiles snippets, example "
+    "config and man pages, and its scimsyncctl --version runs",
+    "[integration][packaging]") {
     temp_dir dir("scimsync-deb");
     const auto out = dir.path() / "out";
-    auto made = run_process({SCIMSYNC_CPACK, "-G", "DEB", "--config",
-                             std::string(SCIMSYNC_BINARY_DIR) + "/CPackConfig.cmake", "-B",
-                             out.string()},
-                            300s);
+    auto made =
+        run_process({SCIMSYNC_CPACK, "-G", "DEB", "--config",
+                     std::string(SCIMSYNC_BINARY_DIR) + "/CPackConfig.cmake", "-B", out.string()},
+                    300s);
     INFO(made.out + made.err);
     REQUIRE(made.code() == 0);
     const auto deb = out / ("scimsync_" SCIMSYNC_VERSION "_amd64.deb");
@@ -57,8 +58,9 @@ TEST_CASE("cpack makes a .deb with the binaries, unit, sysusers/tmpfiles snippet
 
     // Maintainer scripts: present, executable, valid shell.
     const auto control = dir.path() / "control";
-    REQUIRE(run_process({"/usr/bin/dpkg-deb", "--control", deb.string(), control.string()})
-                .code() == 0);
+    REQUIRE(
+        run_process({"/usr/bin/dpkg-deb", "--control", deb.string(), control.string()}).code() ==
+        0);
     for (const char* script : {"postinst", "prerm", "postrm"}) {
         INFO(script);
         const auto p = control / script;
@@ -85,14 +87,13 @@ TEST_CASE("cpack makes a .deb with the binaries, unit, sysusers/tmpfiles snippet
     }
     CHECK(read_file(root / "usr/lib/systemd/system/scimsyncd.service") ==
           read_file(fs::path(SCIMSYNC_SOURCE_DIR) / "systemd/scimsyncd.service"));
-    CHECK_THAT(read_file(root / "usr/lib/sysusers.d/scimsync.conf"),
-               Catch::Contains("u scimsync"));
+    CHECK_THAT(read_file(root / "usr/lib/sysusers.d/scimsync.conf"), Catch::Contains("u scimsync"));
 
     // The man pages render cleanly (groff -ww: every warning) and carry this version.
     for (const char* page : {"man8/scimsyncd.8.gz", "man1/scimsyncctl.1.gz"}) {
         INFO(page);
-        auto r = sh("gzip -dc " + quoted(root / "usr/share/man" / page) +
-                    " | groff -man -Tutf8 -ww -z");
+        auto r =
+            sh("gzip -dc " + quoted(root / "usr/share/man" / page) + " | groff -man -Tutf8 -ww -z");
         CHECK(r.code() == 0);
         CHECK(r.err.empty());
         auto text = sh("gzip -dc " + quoted(root / "usr/share/man" / page) +

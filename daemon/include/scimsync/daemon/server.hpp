@@ -57,9 +57,9 @@ public:
     server& operator=(const server&) = delete;
 
     // Binds the admin socket (mode 0600) and the HTTP listener, and starts catching SIGTERM and
-    // SIGINT (and SIGHUP with on_reload). A stale admin socket file is replaced only if nothing accepts connections on it.
-    // Call before starting other threads: it changes the process umask briefly.
-    // Error: one line for the operator.
+    // SIGINT (and SIGHUP with on_reload). A stale admin socket file is replaced only if nothing
+    // accepts connections on it. Call before starting other threads: it changes the process umask
+    // briefly. Error: one line for the operator.
     std::expected<void, std::string> open();
 
     std::string http_host() const;    // as bound
