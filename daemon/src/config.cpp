@@ -13,6 +13,7 @@
 
 #include <toml++/toml.h>
 
+#include "logging.hpp"
 #include "scimsync/bridge/dn.hpp"
 #include "scimsync/bridge/entry.hpp"
 #include "scimsync/eventlog/kafka_log.hpp"
@@ -681,27 +682,29 @@ std::expected<void, std::string> apply_config_table(const toml::table& table,
             next.durability = *d;
             return {};
         });
-    keys["log.backend"] = string_setter([&](const std::string& s) -> std::expected<void, std::string> {
-        if (s == "file") {
-            next.backend = log_backend::file;
-        } else if (s == "kafka") {
-            next.backend = log_backend::kafka;
-        } else {
-            return std::unexpected("expected \"file\" or \"kafka\", got \"" + s + "\"");
-        }
-        return {};
-    });
+    keys["log.backend"] =
+        string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+            if (s == "file") {
+                next.backend = log_backend::file;
+            } else if (s == "kafka") {
+                next.backend = log_backend::kafka;
+            } else {
+                return std::unexpected("expected \"file\" or \"kafka\", got \"" + s + "\"");
+            }
+            return {};
+        });
     keys["log.kafka.brokers"] =
         string_setter([&](const std::string& s) -> std::expected<void, std::string> {
             if (s.empty()) return std::unexpected("must name at least one broker (HOST:PORT,...)");
             next.kafka.brokers = s;
             return {};
         });
-    keys["log.kafka.topic"] = string_setter([&](const std::string& s) -> std::expected<void, std::string> {
-        if (s.empty()) return std::unexpected("must not be empty");
-        next.kafka.topic = s;
-        return {};
-    });
+    keys["log.kafka.topic"] =
+        string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+            if (s.empty()) return std::unexpected("must not be empty");
+            next.kafka.topic = s;
+            return {};
+        });
     keys["log.kafka.sasl_password_file"] =
         string_setter([&](const std::string& s) -> std::expected<void, std::string> {
             auto secret = read_secret_file(s);
@@ -717,7 +720,8 @@ std::expected<void, std::string> apply_config_table(const toml::table& table,
     keys["log.kafka.checkpoint_every_events"] =
         integer_setter(next.kafka.checkpoint_every_events, 1, std::int64_t{1} << 40);
     // [log.kafka.properties]: "security.protocol" = "SASL_SSL", ... (librdkafka's names)
-    keys["log.kafka.properties"] = [&next](const toml::node& n) -> std::expected<void, std::string> {
+    keys["log.kafka.properties"] =
+        [&next](const toml::node& n) -> std::expected<void, std::string> {
         const auto* t = n.as_table();
         if (t == nullptr)
             return std::unexpected(std::string("expected a table, got ") + type_name(n));
@@ -726,12 +730,15 @@ std::expected<void, std::string> apply_config_table(const toml::table& table,
             const std::string where = "line " + std::to_string(v.source().begin.line) + ": " + name;
             const auto* value = v.as_string();
             if (value == nullptr)
-                return std::unexpected(where + ": expected a string (librdkafka takes every "
-                                               "setting as text), got " + type_name(v));
+                return std::unexpected(where +
+                                       ": expected a string (librdkafka takes every "
+                                       "setting as text), got " +
+                                       type_name(v));
             if (name == "bootstrap.servers" || name == "enable.idempotence" || name == "acks")
-                return std::unexpected(where + ": set by scimsync itself (brokers: "
-                                               "log.kafka.brokers; the producer is always "
-                                               "idempotent with acks=all)");
+                return std::unexpected(where +
+                                       ": set by scimsync itself (brokers: "
+                                       "log.kafka.brokers; the producer is always "
+                                       "idempotent with acks=all)");
             if (auto why = eventlog::check_kafka_property(name, value->get()); !why.empty())
                 return std::unexpected(where + ": " + why);
             next.kafka.properties.emplace_back(name, value->get());
@@ -766,12 +773,12 @@ std::expected<void, std::string> apply_config_table(const toml::table& table,
             next.tls_key_file = s;
             return {};
         });
-    keys["logging.level"] = string_setter([&](const std::string& s) -> std::expected<void, std::string> {
-        if (s != "error" && s != "warning" && s != "info" && s != "debug")
-            return std::unexpected("expected error, warning, info or debug, got \"" + s + "\"");
-        next.log_level = s;
-        return {};
-    });
+    keys["logging.level"] =
+        string_setter([&](const std::string& s) -> std::expected<void, std::string> {
+            if (auto level = parse_log_level(s); !level) return std::unexpected(level.error());
+            next.log_level = s;
+            return {};
+        });
     keys["logging.requests"] = [&](const toml::node& n) -> std::expected<void, std::string> {
         const auto b = n.value<bool>();
         if (!b) return std::unexpected(std::string("expected true or false, got ") + type_name(n));

@@ -17,10 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
-const std::string group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
 const char* catalogue_toml = R"([access.services.dashboard]
 description = "Operations dashboard"
 roles = ["viewer", "admin"]

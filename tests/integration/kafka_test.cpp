@@ -19,9 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
-const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
 kafka_cluster& cluster() {
     static kafka_cluster c;
     return c;

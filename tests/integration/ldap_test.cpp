@@ -19,10 +19,7 @@ namespace bridge = scimsync::bridge;
 
 namespace {
 
-const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
-const std::string group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const std::string enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const std::string people = "ou=people,dc=example,dc=com";
 const std::string groups = "ou=groups,dc=example,dc=com";
 

@@ -28,10 +28,6 @@ using nlohmann::json;
 
 namespace {
 
-const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
-const std::string group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
 // A daemon with one SCIM token, configured by `config` (TOML).
 struct ops_fixture {
     temp_dir dir;
@@ -70,6 +66,15 @@ struct ops_fixture {
             {"Authorization", "Bearer " + (bearer.empty() ? token : bearer)}};
         if (!body.is_null()) h.emplace_back("Content-Type", "application/scim+json");
         return c.request(method, path, body.is_null() ? "" : body.dump(), h);
+    }
+    // Registers a device held by `owner` (id or userName) under policy "standard"; its id.
+    std::string register_device(const std::string& name, const std::string& serial,
+                                const std::string& owner) {
+        auto r = ctl({"device", "register", "--name", name, "--serial", serial, "--owner", owner,
+                      "--policy", "standard", "--json"});
+        INFO(r.err);
+        REQUIRE(r.code() == 0);
+        return json::parse(r.out)["id"];
     }
     std::string post_user(const std::string& name) {
         auto r = call("POST", "/scim/v2/Users",
@@ -325,20 +330,13 @@ TEST_CASE("SIGHUP applies changed deprovisioning policies and a changed service 
                {{"schemas", {user_schema}}, {"userName", "carl"}, {"title", "Contractor"}});
     REQUIRE(created.status == 201);
     const std::string carl = json::parse(created.body)["id"];
-    auto reg = f.ctl({"device", "register", "--name", "carl laptop", "--serial", "SN-C", "--owner",
-                      carl, "--policy", "standard", "--json"});
-    INFO(reg.err);
-    REQUIRE(reg.code() == 0);
-    const std::string laptop = json::parse(reg.out)["id"];
+    const std::string laptop = f.register_device("carl laptop", "SN-C", carl);
     // Dora, another contractor, left before any policy existed: the new policy is not applied
     // to her after the fact.
     auto dora = f.call("POST", "/scim/v2/Users",
                        {{"schemas", {user_schema}}, {"userName", "dora"}, {"title", "Contractor"}});
     REQUIRE(dora.status == 201);
-    auto dora_reg = f.ctl({"device", "register", "--name", "dora laptop", "--serial", "SN-D",
-                           "--owner", "dora", "--policy", "standard", "--json"});
-    REQUIRE(dora_reg.code() == 0);
-    const std::string dora_laptop = json::parse(dora_reg.out)["id"];
+    const std::string dora_laptop = f.register_device("dora laptop", "SN-D", "dora");
     const auto deactivate = json{
         {"schemas", {patch_op}},
         {"Operations", json::array({{{"op", "replace"}, {"path", "active"}, {"value", false}}})}};
@@ -441,11 +439,7 @@ TEST_CASE(
     ops_fixture f("[access.services.wiki]\nroles = [\"editor\"]\n");
     const std::string alice = f.post_user("alice@example.com");
     const std::string bob = f.post_user("bob@example.com");
-    auto reg = f.ctl({"device", "register", "--name", "alice laptop", "--serial", "SN-A", "--owner",
-                      alice, "--policy", "standard", "--json"});
-    INFO(reg.err);
-    REQUIRE(reg.code() == 0);
-    const std::string laptop = json::parse(reg.out)["id"];
+    const std::string laptop = f.register_device("alice laptop", "SN-A", alice);
     auto g = f.call("POST", "/scim/v2/Groups",
                     {{"schemas", {group_schema}},
                      {"displayName", "Staff"},

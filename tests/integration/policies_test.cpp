@@ -20,9 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
-const std::string group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const std::string downstream_secret = "Bearer downstream-s3cret-value";
 
 // Five populations, one per deactivation action, each the members of one SCIM group; the two

@@ -17,10 +17,7 @@ using nlohmann::json;
 
 namespace {
 
-const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
-const std::string group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const std::string enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 // A daemon with one issued token, and a keep-alive connection that sends it.
 struct scim_fixture {

@@ -29,6 +29,11 @@ bool eventually(const std::function<bool()>& condition,
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& content);
 
+// The SCIM schema and message URNs the tests put in request bodies (RFC 7643, RFC 7644).
+inline const std::string user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
+inline const std::string group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
+inline const std::string patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
 // Path of a built binary (scimsyncd, scimsyncctl) in the build tree.
 std::filesystem::path built_binary(const std::string& name);
 
