@@ -368,7 +368,6 @@ struct file_log::impl {
     // Writer-owned (only the writer thread touches these once it runs).
     io::file active;
     std::uint64_t active_end = 0;
-    std::uint64_t allocated = 0;  // bytes in the active file: data up to active_end, then zeros
     std::uint64_t last_indexed = 0;
     seq_no next_seq{1};
     digest head{};
@@ -378,8 +377,31 @@ struct file_log::impl {
     std::string frame;           // reused frame buffer
     std::string scratch;         // reused event encoding buffer
     sha256::hasher hasher;
-    io::file hint;
     io::file lock;  // holds the flock on LOCK while the log is open for writing
+
+    // Housekeeping, off the append path (its own thread): the commit hint, and zero-filling
+    // the active segment ahead of the data. Both used to run on the writer between batches,
+    // where each cost an fdatasync that every request queued behind it waited for; on a
+    // virtual disk an fdatasync now and then takes 20-150 ms (bench/README.md).
+    //
+    // The zero-filling is shared with the writer under hk_mu: `allocated` is how far the file
+    // holds zeros or data. The housekeeper claims [allocated, zeroing_to) under the lock,
+    // writes the zeros outside it, and publishes `allocated = zeroing_to` under it again; the
+    // writer only writes data below `allocated`, so the two never write the same bytes. When
+    // the housekeeper is behind, the writer fills what it needs itself (as before).
+    std::mutex hk_mu;
+    std::condition_variable hk_cv;
+    std::uint64_t allocated = 0;   // bytes in the active file: data up to active_end, then zeros
+    std::uint64_t zeroing_to = 0;  // non-zero while the housekeeper writes zeros up to here
+    std::uint64_t data_end = 0;    // where the writer's data ends (the housekeeper fills ahead)
+    fs::path zero_path;            // the active segment; empty: nothing to fill
+    std::uint64_t zero_generation = 0;  // bumped when the active segment changes
+    bool hk_stopping = false;
+    bool hk_idle = false;  // the housekeeper sleeps until told: nothing became durable
+    bool zero_fill_failed = false;
+    std::thread housekeeper;
+    // Housekeeper-owned while it runs (the writer writes the last hint after joining it).
+    io::file hint;
     std::chrono::steady_clock::time_point last_hint{};
     seq_no hinted;
 
@@ -418,6 +440,10 @@ struct file_log::impl {
     result<void> trim_preallocation(std::uint64_t end);
     void writer_loop();
     void write_batch(std::vector<pending>& batch);
+    void housekeeper_loop();
+    void set_zero_fill_target(const fs::path& segment, std::uint64_t end);
+    void detach_zero_fill(std::unique_lock<std::mutex>& lk);
+    void note_data_end(std::uint64_t end);
     void write_commit_hint(bool force);
 };
 
@@ -433,7 +459,7 @@ result<void> file_log::impl::create_segment(seq_no base, const digest& head_befo
     if (!f) return std::unexpected(f.error());
     active = std::move(*f);
     active_end = segment_header_size;
-    allocated = segment_header_size;
+    set_zero_fill_target(path, segment_header_size);
     active_created = now;
     last_indexed = 0;
     segment_meta meta;
@@ -639,7 +665,7 @@ result<void> file_log::impl::recover() {
         report.segments = st->segments.size();
     } else if (!opt.read_only) {
         active_end = last.end;
-        allocated = last.end;
+        set_zero_fill_target(last.path, last.end);
         active_created = last.created;
         last_indexed = last.index.empty() ? 0 : last.index.back().pos;
     }
@@ -651,6 +677,7 @@ void file_log::impl::write_commit_hint(bool force) {
     const auto now = std::chrono::steady_clock::now();
     const seq_no durable{next_seq.value - 1};
     if (durable == hinted || (!force && now - last_hint < commit_hint_interval)) return;
+    last_hint = now;  // also after a failure: the next attempt waits its interval
     if (!hint.is_open()) {
         auto f = io::file::open_write(opt.dir / commit_hint_name, false);
         if (!f) f = io::file::open_write(opt.dir / commit_hint_name, true);
@@ -662,10 +689,7 @@ void file_log::impl::write_commit_hint(bool force) {
     }
     // A hint only: recovery uses it to refuse to drop acknowledged data, so a stale (lower)
     // value is always safe; it is never written ahead of what is durable.
-    if (hint.pwrite_all(encode_commit_hint(durable), 0) && hint.datasync()) {
-        hinted = durable;
-        last_hint = now;
-    }
+    if (hint.pwrite_all(encode_commit_hint(durable), 0) && hint.datasync()) hinted = durable;
 }
 
 result<void> file_log::impl::roll(utc_time now) {
@@ -681,9 +705,14 @@ result<void> file_log::impl::roll(utc_time now) {
     format::write_frame_header(seal.data(), h);
     format::put_u32(seal.data() + frame_header_size, h.frame_len);
     format::put_u32(seal.data() + 4, format::frame_crc(seal));
-    if (auto r = active.pwrite_all(seal, active_end); !r) return r;
-    if (allocated > active_end + seal.size()) {
-        if (auto r = active.truncate(active_end + seal.size()); !r) return r;
+    {
+        // The housekeeper lets go of this segment before it is sealed and trimmed.
+        std::unique_lock lk(hk_mu);
+        detach_zero_fill(lk);
+        if (auto r = active.pwrite_all(seal, active_end); !r) return r;
+        if (allocated > active_end + seal.size()) {
+            if (auto r = active.truncate(active_end + seal.size()); !r) return r;
+        }
     }
     if (opt.mode != durability::none) {
         if (auto r = active.datasync(); !r) return r;
@@ -728,15 +757,126 @@ void file_log::impl::writer_loop() {
         // far less than handing the batch to another thread would (bench/README.md).
         for (auto& p : batch) p.done(std::move(p.outcome));
         batch.clear();
+        note_data_end(active_end);
     }
+    {
+        std::lock_guard lk(hk_mu);
+        hk_stopping = true;
+    }
+    hk_cv.notify_all();
+    if (housekeeper.joinable()) housekeeper.join();
     if (!fatal && active.is_open()) {
         if (auto r = trim_preallocation(active_end); !r) notice(r.error().message);
     }
     write_commit_hint(true);
 }
 
+void file_log::impl::set_zero_fill_target(const fs::path& segment, std::uint64_t end) {
+    std::unique_lock lk(hk_mu);
+    detach_zero_fill(lk);
+    zero_path = segment;
+    allocated = end;
+    data_end = end;
+}
+
+// Waits for zeros being written to the active segment, then makes the housekeeper let go of
+// it (the caller seals, trims or replaces it).
+void file_log::impl::detach_zero_fill(std::unique_lock<std::mutex>& lk) {
+    hk_cv.wait(lk, [&] { return zeroing_to == 0; });
+    zero_path.clear();
+    ++zero_generation;
+}
+
+// After a batch: where the data ends now, and a nudge for the housekeeper when it has zeros
+// to write or a hint became due.
+void file_log::impl::note_data_end(std::uint64_t end) {
+    bool wake = false;
+    {
+        std::lock_guard lk(hk_mu);
+        data_end = end;
+        wake = hk_idle || (opt.preallocate_bytes > 0 && !zero_fill_failed && !zero_path.empty() &&
+                           zeroing_to == 0 && allocated < end + opt.preallocate_bytes);
+        if (wake) hk_idle = false;
+    }
+    if (wake) hk_cv.notify_all();
+}
+
+void file_log::impl::housekeeper_loop() {
+    io::file target;  // the segment being zero-filled, opened by path
+    std::uint64_t target_generation = 0;
+    static const std::string zeros(1u << 20, '\0');
+    std::unique_lock lk(hk_mu);
+    while (!hk_stopping) {
+        // Zeros: keep between one and two preallocate_bytes of them ahead of the data.
+        if (opt.preallocate_bytes > 0 && !zero_fill_failed && !zero_path.empty() &&
+            allocated < data_end + opt.preallocate_bytes) {
+            if (!target.is_open() || target_generation != zero_generation) {
+                auto f = io::file::open_write(zero_path, false);
+                if (!f) {
+                    zero_fill_failed = true;
+                    notice("cannot zero-fill ahead (the writer will): " + f.error().message);
+                    continue;
+                }
+                target = std::move(*f);
+                target_generation = zero_generation;
+            }
+            const std::uint64_t from = allocated;
+            zeroing_to = std::max(allocated, data_end) + 2 * opt.preallocate_bytes;
+            const std::uint64_t to = zeroing_to;
+            lk.unlock();
+            result<void> r;
+            for (std::uint64_t at = from; r && at < to;) {
+                const auto n = std::size_t(std::min<std::uint64_t>(zeros.size(), to - at));
+                r = target.pwrite_all(std::string_view(zeros).substr(0, n), at);
+                at += n;
+            }
+            lk.lock();
+            if (r) allocated = to;
+            zeroing_to = 0;
+            hk_cv.notify_all();
+            if (r && opt.mode != durability::none) {
+                // Durable zeros let the writer's fdatasync skip the block allocation. The
+                // writer may already write data into them: syncing this file flushes that
+                // too, which only does early what its own fdatasync would do.
+                lk.unlock();
+                r = target.datasync();
+                lk.lock();
+            }
+            if (!r) {
+                zero_fill_failed = true;
+                notice("cannot zero-fill ahead (the writer will): " + r.error().message);
+            }
+            continue;
+        }
+        // The commit hint: at most every commit_hint_interval, never ahead of what is durable.
+        if (opt.mode != durability::none) {
+            lk.unlock();
+            seq_no durable;
+            {
+                std::lock_guard slk(st->mu);
+                durable = st->durable;
+            }
+            const auto due = last_hint + commit_hint_interval;
+            if (durable != hinted && std::chrono::steady_clock::now() >= due)
+                write_commit_hint(false);
+            lk.lock();
+            if (durable != hinted || hk_stopping) {
+                hk_cv.wait_until(lk, std::max(due, last_hint + commit_hint_interval));
+                continue;
+            }
+        }
+        hk_idle = true;
+        hk_cv.wait(lk, [&] { return hk_stopping || !hk_idle; });
+    }
+}
+
 result<void> file_log::impl::ensure_allocated(std::uint64_t end) {
-    if (opt.preallocate_bytes == 0 || end <= allocated) return {};
+    if (opt.preallocate_bytes == 0) return {};
+    std::unique_lock lk(hk_mu);
+    if (end <= allocated) return {};
+    // The housekeeper is behind: wait for the zeros it is writing, or write them here.
+    hk_cv.wait(lk, [&] { return zeroing_to == 0; });
+    if (end <= allocated) return {};
     static const std::string zeros(1u << 20, '\0');
     const std::uint64_t target = std::max<std::uint64_t>(end, allocated + opt.preallocate_bytes);
     while (allocated < target) {
@@ -868,7 +1008,6 @@ void file_log::impl::write_batch(std::vector<pending>& batch) {
         st->durable = seq_no{next_seq.value - 1};
     }
     st->durable_cv.notify_all();
-    write_commit_hint(false);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -891,6 +1030,8 @@ result<std::unique_ptr<file_log>> file_log::open(file_log_options options) {
     p->report.last_seq = p->st->durable;
     if (!p->opt.read_only) {
         impl* raw = p.get();
+        // The housekeeper first: the writer joins it when it stops.
+        p->housekeeper = std::thread([raw] { raw->housekeeper_loop(); });
         p->writer = std::thread([raw] { raw->writer_loop(); });
     }
     return std::unique_ptr<file_log>(new file_log(std::move(p)));

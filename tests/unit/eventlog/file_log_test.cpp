@@ -283,6 +283,9 @@ TEST_CASE("after a failed write the log refuses appends until reopened, and noth
     temp_dir dir;
     std::vector<el::error> fatal_calls;
     auto opt = log_options(dir.path(), el::durability::batch);
+    // No zeros ahead of the data (the housekeeper writes them at its own pace): the file ends
+    // where the data does, so the size limit below fails the very next write.
+    opt.preallocate_bytes = 0;
     opt.on_fatal = [&](const el::error& e) { fatal_calls.push_back(e); };
     auto log = open_log(opt);
     REQUIRE(log->append(sample_batch(1, 3)).has_value());
@@ -296,7 +299,7 @@ TEST_CASE("after a failed write the log refuses appends until reopened, and noth
     rlimit tight = old;
     tight.rlim_cur = std::filesystem::file_size(seg) + 10;
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &tight) == 0);
-    auto failed = log->append(sample_batch(4, 2, 700 * 1024));  // past the preallocated MiB
+    auto failed = log->append(sample_batch(4, 2, 700 * 1024));
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
     std::signal(SIGXFSZ, old_handler);
 
@@ -312,4 +315,45 @@ TEST_CASE("after a failed write the log refuses appends until reopened, and noth
     auto again = open_log(log_options(dir.path(), el::durability::batch));
     REQUIRE(again->last_seq().value == 3);
     REQUIRE(again->append(sample_batch(4, 1))->first.value == 4);
+}
+
+TEST_CASE("while the log is open, the commit hint follows what is durable and zeros stay ahead "
+          "of the data, without a close",
+          "[eventlog][file_log][housekeeping]") {
+    temp_dir dir;
+    auto opt = log_options(dir.path(), el::durability::batch);
+    opt.preallocate_bytes = 64 * 1024;
+    auto log = open_log(opt);
+    const auto seg = segment_files(dir.path()).back();
+    // The first record's end: the segment holds it and then only zeros.
+    REQUIRE(log->append(sample_batch(1, 1)).has_value());
+    auto hint_says = [&]() -> std::uint64_t {
+        if (!std::filesystem::exists(dir.path() / "commit.chk")) return 0;
+        const auto bytes = read_file(dir.path() / "commit.chk");
+        if (bytes.size() != 16) return 0;
+        std::uint64_t v = 0;
+        for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
+        return v;
+    };
+    REQUIRE(eventually([&] { return hint_says() == 1; }));
+    // Far more than the preallocation, in many appends: the file keeps growing ahead of the
+    // data, and each append can be read back as it was written.
+    for (std::uint64_t i = 2; i <= 200; ++i)
+        REQUIRE(log->append(sample_batch(i, 1, 2048)).has_value());
+    REQUIRE(eventually([&] { return hint_says() == 200; }));
+    REQUIRE(read_all(*log).size() == 200);
+    std::uintmax_t size_open = 0;
+    REQUIRE(eventually([&] {
+        const auto size = size_open = std::filesystem::file_size(seg);
+        const std::string bytes = read_file(seg);
+        // The data ends where the zeros begin: the tail past the last record is all zeros and at
+        // least one preallocation long.
+        const auto last_nonzero = bytes.find_last_not_of('\0');
+        return last_nonzero != std::string::npos && size - (last_nonzero + 1) >= 64 * 1024;
+    }));
+    // A clean close trims the zeros and leaves a log that verifies.
+    log.reset();
+    REQUIRE(std::filesystem::file_size(seg) + 64 * 1024 <= size_open);
+    auto again = open_log(log_options(dir.path(), el::durability::batch));
+    REQUIRE(again->last_seq().value == 200);
 }
