@@ -444,7 +444,7 @@ struct file_log::impl {
     void set_zero_fill_target(const fs::path& segment, std::uint64_t end);
     void detach_zero_fill(std::unique_lock<std::mutex>& lk);
     void note_data_end(std::uint64_t end);
-    void write_commit_hint(bool force);
+    void write_commit_hint(seq_no durable, bool force);
 };
 
 result<void> file_log::impl::create_segment(seq_no base, const digest& head_before, utc_time now) {
@@ -672,10 +672,11 @@ result<void> file_log::impl::recover() {
     return {};
 }
 
-void file_log::impl::write_commit_hint(bool force) {
+// `durable`: what is durable now (the writer's own count, or st->durable on the housekeeper,
+// which must not read the writer's state).
+void file_log::impl::write_commit_hint(seq_no durable, bool force) {
     if (opt.read_only || opt.mode == durability::none) return;
     const auto now = std::chrono::steady_clock::now();
-    const seq_no durable{next_seq.value - 1};
     if (durable == hinted || (!force && now - last_hint < commit_hint_interval)) return;
     last_hint = now;  // also after a failure: the next attempt waits its interval
     if (!hint.is_open()) {
@@ -768,7 +769,7 @@ void file_log::impl::writer_loop() {
     if (!fatal && active.is_open()) {
         if (auto r = trim_preallocation(active_end); !r) notice(r.error().message);
     }
-    write_commit_hint(true);
+    write_commit_hint(seq_no{next_seq.value - 1}, true);
 }
 
 void file_log::impl::set_zero_fill_target(const fs::path& segment, std::uint64_t end) {
@@ -805,11 +806,16 @@ void file_log::impl::housekeeper_loop() {
     io::file target;  // the segment being zero-filled, opened by path
     std::uint64_t target_generation = 0;
     static const std::string zeros(1u << 20, '\0');
+    // Under hk_mu: zeros are wanted when fewer than one preallocation is left ahead.
+    const auto zeros_wanted = [&] {
+        return opt.preallocate_bytes > 0 && !zero_fill_failed && !zero_path.empty() &&
+               allocated < data_end + opt.preallocate_bytes;
+    };
+    const bool hints = opt.mode != durability::none;
     std::unique_lock lk(hk_mu);
     while (!hk_stopping) {
         // Zeros: keep between one and two preallocate_bytes of them ahead of the data.
-        if (opt.preallocate_bytes > 0 && !zero_fill_failed && !zero_path.empty() &&
-            allocated < data_end + opt.preallocate_bytes) {
+        if (zeros_wanted()) {
             if (!target.is_open() || target_generation != zero_generation) {
                 auto f = io::file::open_write(zero_path, false);
                 if (!f) {
@@ -849,7 +855,7 @@ void file_log::impl::housekeeper_loop() {
             continue;
         }
         // The commit hint: at most every commit_hint_interval, never ahead of what is durable.
-        if (opt.mode != durability::none) {
+        if (hints) {
             lk.unlock();
             seq_no durable;
             {
@@ -858,15 +864,17 @@ void file_log::impl::housekeeper_loop() {
             }
             const auto due = last_hint + commit_hint_interval;
             if (durable != hinted && std::chrono::steady_clock::now() >= due)
-                write_commit_hint(false);
+                write_commit_hint(durable, false);
             lk.lock();
             if (durable != hinted || hk_stopping) {
                 hk_cv.wait_until(lk, std::max(due, last_hint + commit_hint_interval));
                 continue;
             }
         }
-        hk_idle = true;
-        hk_cv.wait(lk, [&] { return hk_stopping || !hk_idle; });
+        // Nothing to do until the writer says more became durable (hk_idle) or the data
+        // nears the end of the zeros.
+        hk_idle = hints;
+        hk_cv.wait(lk, [&] { return hk_stopping || zeros_wanted() || (hints && !hk_idle); });
     }
 }
 

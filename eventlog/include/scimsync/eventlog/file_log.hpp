@@ -31,7 +31,8 @@ struct file_log_options {
         1u << 20;  // group-commit batch cap (a bigger request still goes alone)
     // Zero-fill the active segment this far ahead of the data. Overwriting blocks that are
     // already allocated and durable lets fdatasync skip the metadata journal commit, which
-    // halves its latency on ext4 (bench/README.md). The zeros are trimmed on seal and close.
+    // halves its latency on ext4 (bench/README.md). A housekeeper thread keeps one to two of
+    // these ahead of the data; the zeros are trimmed on seal and close.
     std::size_t preallocate_bytes = 1u << 20;
     clock_fn clock = &system_utc_now;
     bool read_only = false;  // tools: never truncate, never write; sees what is durable on disk
@@ -41,7 +42,7 @@ struct file_log_options {
     std::optional<digest> genesis;
     bool keep_event_times = false;
     // Receives one-line notices (e.g. "dropped a torn tail of 37 bytes ..."), from the thread
-    // calling open() during recovery and later from the writer thread.
+    // calling open() during recovery and later from the writer and housekeeper threads.
     std::function<void(const std::string&)> notice;
     // Called once, on the writer thread, when a write or fdatasync fails and the log stops
     // accepting appends. A daemon should exit non-zero so that a restart runs recovery.
