@@ -802,10 +802,24 @@ void file_log::impl::note_data_end(std::uint64_t end) {
     if (wake) hk_cv.notify_all();
 }
 
+namespace {
+
+// Zeros over [from, to) of `f`, a MiB at a time (the housekeeper's and the writer's fill).
+result<void> write_zeros(const io::file& f, std::uint64_t from, std::uint64_t to) {
+    static const std::string zeros(1u << 20, '\0');
+    for (std::uint64_t at = from; at < to;) {
+        const auto n = std::size_t(std::min<std::uint64_t>(zeros.size(), to - at));
+        if (auto r = f.pwrite_all(std::string_view(zeros).substr(0, n), at); !r) return r;
+        at += n;
+    }
+    return {};
+}
+
+}  // namespace
+
 void file_log::impl::housekeeper_loop() {
     io::file target;  // the segment being zero-filled, opened by path
     std::uint64_t target_generation = 0;
-    static const std::string zeros(1u << 20, '\0');
     // Under hk_mu: zeros are wanted when fewer than one preallocation is left ahead.
     const auto zeros_wanted = [&] {
         return opt.preallocate_bytes > 0 && !zero_fill_failed && !zero_path.empty() &&
@@ -830,12 +844,7 @@ void file_log::impl::housekeeper_loop() {
             zeroing_to = std::max(allocated, data_end) + 2 * opt.preallocate_bytes;
             const std::uint64_t to = zeroing_to;
             lk.unlock();
-            result<void> r;
-            for (std::uint64_t at = from; r && at < to;) {
-                const auto n = std::size_t(std::min<std::uint64_t>(zeros.size(), to - at));
-                r = target.pwrite_all(std::string_view(zeros).substr(0, n), at);
-                at += n;
-            }
+            result<void> r = write_zeros(target, from, to);
             lk.lock();
             if (r) allocated = to;
             zeroing_to = 0;
@@ -885,15 +894,9 @@ result<void> file_log::impl::ensure_allocated(std::uint64_t end) {
     // The housekeeper is behind: wait for the zeros it is writing, or write them here.
     hk_cv.wait(lk, [&] { return zeroing_to == 0; });
     if (end <= allocated) return {};
-    static const std::string zeros(1u << 20, '\0');
     const std::uint64_t target = std::max<std::uint64_t>(end, allocated + opt.preallocate_bytes);
-    while (allocated < target) {
-        const std::size_t n =
-            std::size_t(std::min<std::uint64_t>(zeros.size(), target - allocated));
-        if (auto r = active.pwrite_all(std::string_view(zeros).substr(0, n), allocated); !r)
-            return r;
-        allocated += n;
-    }
+    if (auto r = write_zeros(active, allocated, target); !r) return r;
+    allocated = target;
     return {};
 }
 
