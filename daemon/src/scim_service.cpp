@@ -7,6 +7,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_set>
+#include <utility>
 #include <variant>
 
 #include "scimsync/eventlog/event_json.hpp"
@@ -172,34 +173,85 @@ scim::scim_result<list_params> params_from_search(const json& body) {
 }  // namespace
 
 // The read model: the directory projector behind a reader/writer lock. The runner thread
-// applies events under the unique lock; request handlers read under the shared lock.
+// applies events under the unique lock, taken once per run of events; request handlers read
+// under the shared lock.
 class locked_directory final : public el::projector {
 public:
     std::string name() const override { return inner_.name(); }
     std::uint32_t schema_version() const override { return inner_.schema_version(); }
-    el::seq_no checkpoint() const override {
-        std::shared_lock lk(mu_);
-        return inner_.checkpoint();
-    }
-    // Called after each applied event, outside the lock (metrics). Set before start.
-    std::function<void(std::string_view)> on_event;
+    // Without the lock: the runner asks while it holds it for a run.
+    el::seq_no checkpoint() const override { return el::seq_no{checkpoint_.load()}; }
+    // The events applied, by type, after each run (metrics); outside the lock. Set before
+    // start.
+    std::function<void(std::string_view, std::uint64_t)> on_event;
 
     el::result<void> apply(const el::event& e) override {
-        auto r = apply_locked(e);
-        if (r && on_event) on_event(e.type);
-        return r;
-    }
-
-private:
-    el::result<void> apply_locked(const el::event& e) {
-        std::unique_lock lk(mu_);
+        std::unique_lock<std::shared_mutex> lk;
+        if (!run_lock_.owns_lock()) lk = std::unique_lock(mu_);
         auto r = inner_.apply(e);
+        checkpoint_.store(inner_.checkpoint().value);
         if (r && inner_.dir().last_void().kind != model::directory::void_kind::none) {
             voids_.emplace(e.seq.value, inner_.dir().last_void());
             // Only writers waiting for their own events look these up, right after the apply.
             while (voids_.size() > max_voids) voids_.erase(voids_.begin());
         }
+        if (r) count_event(e.type);
+        if (r && changes_credentials(e.type)) refresh_credentials();
+        if (lk.owns_lock()) {
+            lk.unlock();
+            report_events();
+        }
         return r;
+    }
+    // The runner applies events in runs (see el::projector::begin_run): the lock is taken
+    // once per run. Both are called on the runner thread only.
+    void begin_run() override { run_lock_ = std::unique_lock(mu_); }
+    void end_run() override {
+        if (run_lock_.owns_lock()) run_lock_.unlock();
+        report_events();
+    }
+
+    // What authenticating a request needs: the issued tokens and the provisioning switch.
+    // A copy of the directory's, behind its own lock, so that requests do not queue behind
+    // the runner's runs for it; refreshed by the events that change it.
+    struct credentials {
+        std::map<std::string, model::token_state, std::less<>> tokens;
+        bool provisioning = true;
+    };
+    // Runs `fn(credentials)` under the credentials' shared lock.
+    template <class F>
+    auto read_credentials(F&& fn) const {
+        std::shared_lock lk(cred_mu_);
+        return fn(std::as_const(cred_));
+    }
+
+private:
+    static bool changes_credentials(const std::string& type) {
+        return type == model::event_names::token_issued || type == model::event_names::token_revoked ||
+               type == model::event_names::provisioning_disabled ||
+               type == model::event_names::provisioning_enabled;
+    }
+    // Under the directory's unique lock.
+    void refresh_credentials() {
+        credentials c;
+        for (const auto* t : inner_.dir().tokens()) c.tokens.emplace(t->id, *t);
+        c.provisioning = inner_.dir().provisioning_enabled();
+        std::unique_lock lk(cred_mu_);
+        cred_ = std::move(c);
+    }
+    void count_event(const std::string& type) {
+        for (auto& [t, n] : run_counts_)
+            if (t == type) {
+                ++n;
+                return;
+            }
+        run_counts_.emplace_back(type, 1);
+    }
+    void report_events() {
+        if (on_event)
+            for (const auto& [t, n] : run_counts_)
+                if (n > 0) on_event(t, n);
+        for (auto& c : run_counts_) c.second = 0;  // the types stay: a run has few
     }
 
 public:
@@ -223,7 +275,10 @@ public:
     }
     el::result<void> restore(std::string_view body, el::seq_no at) override {
         std::unique_lock lk(mu_);
-        return inner_.restore(body, at);
+        auto r = inner_.restore(body, at);
+        checkpoint_.store(inner_.checkpoint().value);
+        refresh_credentials();
+        return r;
     }
     // Runs `fn(directory)` under the shared lock.
     template <class F>
@@ -242,6 +297,11 @@ public:
 private:
     static constexpr std::size_t max_voids = 10'000;
     mutable std::shared_mutex mu_;
+    std::unique_lock<std::shared_mutex> run_lock_;  // held from begin_run to end_run
+    std::atomic<std::uint64_t> checkpoint_{0};      // inner_.checkpoint(), for any thread
+    std::vector<std::pair<std::string, std::uint64_t>> run_counts_;  // type -> applied
+    mutable std::shared_mutex cred_mu_;
+    credentials cred_;
     model::directory_projector inner_;
     std::map<std::uint64_t, model::directory::void_verdict> voids_;  // seq -> verdict
 };
@@ -322,6 +382,11 @@ struct scim_service::impl {
     std::uint64_t applied = 0;
     std::multimap<std::uint64_t, std::function<void()>> waiting;
 
+    // Tells this service from others in the same process (tests) in per-thread caches.
+    const std::uint64_t instance = [] {
+        static std::atomic<std::uint64_t> services{0};
+        return services.fetch_add(1) + 1;
+    }();
     std::mutex used_mu;
     std::map<std::string, el::utc_time> last_used;  // token id -> last successful use (memory only)
 
@@ -511,8 +576,10 @@ struct scim_service::impl {
 
     // ---- authentication -----------------------------------------------------------------
     // The token's id when the request carries a valid, unexpired, unrevoked bearer token.
+    // `provisioning` is set to the provisioning switch, read in the same look at the
+    // credentials as the token.
     std::optional<http_response> authenticate(const http_request& req, std::string& token_id,
-                                              std::string_view scope) {
+                                              std::string_view scope, bool& provisioning) {
         auto unauthorized = [](std::string_view detail) {
             auto r = scim_error(401, detail);
             r.set_header("WWW-Authenticate", "Bearer realm=\"scimsync\"");
@@ -526,9 +593,33 @@ struct scim_service::impl {
         std::string_view presented = h.substr(7);
         while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
         auto id = secrets::token_id(presented);
-        const bool issued =
-            id && read.read([&](const model::directory& d) { return d.token(*id) != nullptr; });
-        if (!issued) {
+        struct look {
+            bool issued = false;
+            std::string verdict;  // "" when the issued token is good
+            bool provisioning = true;
+        };
+        const auto seen = read.read_credentials([&](const locked_directory::credentials& c) {
+            look l;
+            l.provisioning = c.provisioning;
+            const auto found = id ? c.tokens.find(*id) : c.tokens.end();
+            if (found == c.tokens.end()) return l;
+            const model::token_state* t = &found->second;
+            l.issued = true;
+            if (!secrets::token_matches(presented, t->hash))
+                l.verdict = "the bearer token is not valid";
+            else if (t->revoked)
+                l.verdict = "the bearer token has been revoked";
+            else if (t->expires && *t->expires <= el::system_utc_now())
+                l.verdict = "the bearer token has expired";
+            else if (t->scope != scope)
+                l.verdict = t->scope == "admin"
+                                ? "this is an admin API token; SCIM needs a SCIM token"
+                                : "this is a SCIM token; the admin API needs an admin token "
+                                  "(scimsyncctl token create --scope admin)";
+            return l;
+        });
+        provisioning = seen.provisioning;
+        if (!seen.issued) {
             const auto configured = config_token_for(presented);
             if (!configured) return unauthorized("the bearer token is not valid");
             if (configured->scope != scope)
@@ -539,24 +630,26 @@ struct scim_service::impl {
             token_id = "config-token:" + configured->name;
             return std::nullopt;
         }
-        const auto verdict = read.read([&](const model::directory& d) -> std::string {
-            const auto* t = d.token(*id);
-            if (t == nullptr || !secrets::token_matches(presented, t->hash))
-                return "the bearer token is not valid";
-            if (t->revoked) return "the bearer token has been revoked";
-            if (t->expires && *t->expires <= el::system_utc_now())
-                return "the bearer token has expired";
-            if (t->scope != scope)
-                return t->scope == "admin" ? "this is an admin API token; SCIM needs a SCIM token"
-                                           : "this is a SCIM token; the admin API needs an admin "
-                                             "token (scimsyncctl token create --scope admin)";
-            return {};
-        });
-        if (!verdict.empty()) return unauthorized(verdict);
+        if (!seen.verdict.empty()) return unauthorized(seen.verdict);
         token_id = "token:" + *id;
-        std::lock_guard lk(used_mu);
-        last_used[*id] = el::system_utc_now();
+        note_used(*id);
         return std::nullopt;
+    }
+
+    // Records a token's use for `token list` (memory only). Each thread records a token at
+    // most once a second: under load that keeps the shared map out of every request.
+    void note_used(const std::string& id) {
+        thread_local std::uint64_t last_service = 0;
+        thread_local std::string last_id;
+        thread_local el::utc_time last_at{};
+        const auto now = el::system_utc_now();
+        if (last_service == instance && id == last_id && now - last_at < std::chrono::seconds(1))
+            return;
+        last_service = instance;
+        last_id = id;
+        last_at = now;
+        std::lock_guard lk(used_mu);
+        last_used[id] = now;
     }
 
     // ---- rendering ----------------------------------------------------------------------
@@ -710,11 +803,11 @@ struct scim_service::impl {
         std::string token;
         const bool admin = admin_door(req);
         if (admin && !req.trusted_actor.empty()) return origin{"admin", req.trusted_actor};
-        if (auto denied = authenticate(req, token, admin ? "admin" : "scim"))
+        bool provisioning = true;
+        if (auto denied = authenticate(req, token, admin ? "admin" : "scim", provisioning))
             return std::move(*denied);
         if (admin) return origin{"admin", token};
-        if (!discovery &&
-            !read.read([](const model::directory& d) { return d.provisioning_enabled(); }))
+        if (!discovery && !provisioning)
             return scim_error(503,
                               "provisioning is disabled by the administrator "
                               "(scimsyncctl provisioning enable); nothing was changed");
@@ -1694,11 +1787,13 @@ std::string scim_service::principal_name(const http_request& req) {
     std::string_view presented = header->substr(7);
     while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
     if (auto id = secrets::token_id(presented)) {
-        auto name = impl_->read.read([&](const model::directory& d) -> std::optional<std::string> {
-            const auto* t = d.token(*id);
-            if (t == nullptr) return std::nullopt;
-            return secrets::token_matches(presented, t->hash) ? t->name : std::string();
-        });
+        auto name = impl_->read.read_credentials(
+            [&](const locked_directory::credentials& c) -> std::optional<std::string> {
+                const auto t = c.tokens.find(*id);
+                if (t == c.tokens.end()) return std::nullopt;
+                return secrets::token_matches(presented, t->second.hash) ? t->second.name
+                                                                         : std::string();
+            });
         if (name) return *name;
     }
     if (auto t = impl_->config_token_for(presented)) return t->name;

@@ -292,8 +292,8 @@ int serve(const sd::daemon_config& initial, const flags& f) {
     scim.snapshots.emplace(config.data_dir / "snapshots");
     scim.snapshot_every_events = config.snapshot_every_events;
     scim.notice = [](const std::string& line) { say(line); };
-    scim.on_event = [&metrics](std::string_view type) {
-        metrics.increment("scimsync_events_total", {{"type", std::string(type)}});
+    scim.on_event = [&metrics](std::string_view type, std::uint64_t count) {
+        metrics.increment("scimsync_events_total", {{"type", std::string(type)}}, double(count));
     };
     scim.on_append = [&metrics](double seconds) {
         metrics.observe("scimsync_log_append_duration_seconds", {}, seconds);

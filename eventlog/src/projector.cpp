@@ -67,33 +67,54 @@ result<std::uint64_t> projector_runner::catch_up() {
         reader_ = std::move(*r);
     }
     std::uint64_t applied = 0;
-    event e;
     while (!stop_.load(std::memory_order_relaxed)) {
-        auto got = reader_->next(e);
-        if (!got) return std::unexpected(got.error());
-        if (!*got) break;
-        std::unique_lock lk(mu_);
-        const seq_no expected = projector_.checkpoint().next();
-        if (e.seq < expected) continue;  // already applied (e.g. from a snapshot)
-        if (e.seq != expected)
-            return fail(errc::corrupt,
-                        projector_.name() + " expected seq " + std::to_string(expected.value) +
-                            " but the log gave " + std::to_string(e.seq.value),
-                        e.seq);
-        if (options_.upcast) {
-            if (auto r = options_.upcast->upcast(e); !r) return std::unexpected(r.error());
+        // Read a run of events first (I/O, no lock held), then apply it in one go: the
+        // projector's lock is taken once per run, not once per event.
+        std::size_t n = 0;
+        while (n < max_run) {
+            if (run_.size() == n) run_.emplace_back();
+            auto got = reader_->next(run_[n]);
+            if (!got) return std::unexpected(got.error());
+            if (!*got) break;
+            ++n;
         }
-        if (auto r = projector_.apply(e); !r) return std::unexpected(r.error());
-        applied_.store(e.seq.value);
-        ++applied;
-        if (!following_ && options_.on_progress && (applied & 0xffff) == 0)
-            options_.on_progress(e.seq);
-        // While catching up at start-up, snapshots wait for the end (run_once): taking one
-        // every N events of a long replay would re-serialise a growing state again and again.
+        if (n == 0) break;
+        std::unique_lock lk(mu_);
+        {
+            projector_.begin_run();
+            struct end_run_guard {
+                projector& p;
+                ~end_run_guard() { p.end_run(); }
+            } guard{projector_};
+            for (std::size_t i = 0; i < n; ++i) {
+                event& e = run_[i];
+                const seq_no expected = projector_.checkpoint().next();
+                if (e.seq < expected) continue;  // already applied (e.g. from a snapshot)
+                if (e.seq != expected)
+                    return fail(errc::corrupt,
+                                projector_.name() + " expected seq " +
+                                    std::to_string(expected.value) + " but the log gave " +
+                                    std::to_string(e.seq.value),
+                                e.seq);
+                if (options_.upcast) {
+                    if (auto r = options_.upcast->upcast(e); !r) return std::unexpected(r.error());
+                }
+                if (auto r = projector_.apply(e); !r) return std::unexpected(r.error());
+                applied_.store(e.seq.value);
+                ++applied;
+                if (following_) ++since_snapshot_;
+                if (!following_ && options_.on_progress && (applied & 0xffff) == 0)
+                    options_.on_progress(e.seq);
+            }
+        }
+        // Snapshots come between runs, outside the projector's run: a forked child must not
+        // inherit a lock the run holds. While catching up at start-up they wait for the end
+        // (run_once): one every N events of a long replay would re-serialise a growing state
+        // again and again.
         if (following_ && options_.snapshots &&
-            ++since_snapshot_ >= options_.snapshot_every_events) {
+            since_snapshot_ >= options_.snapshot_every_events) {
             if (options_.snapshot_in_background) {
-                // While the previous child still writes, keep counting: the next event retries.
+                // While the previous child still writes, keep counting: the next run retries.
                 auto started = start_background_snapshot_locked();
                 if (!started) {
                     since_snapshot_ = 0;
@@ -108,12 +129,14 @@ result<std::uint64_t> projector_runner::catch_up() {
         }
         lk.unlock();
         applied_cv_.notify_all();
+        // After each run, not at the end of the pass: under steady load a pass goes on as
+        // long as events keep coming, and the writers waiting on this run need not wait too.
+        if (options_.on_applied) options_.on_applied(seq_no{applied_.load()});
     }
     {
         std::lock_guard lk(mu_);
         reap_background_snapshot(false);
     }
-    if (applied > 0 && options_.on_applied) options_.on_applied(seq_no{applied_.load()});
     return applied;
 }
 

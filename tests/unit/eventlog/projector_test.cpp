@@ -211,6 +211,64 @@ TEST_CASE("a snapshot of another schema version or with a damaged body is skippe
     }
 }
 
+TEST_CASE("events are applied in runs that the projector brackets, closed even when an apply fails",
+          "[eventlog][projector]") {
+    // Records where each apply fell: inside a run or not, and how long each run was.
+    struct bracketed final : el::projector {
+        std::string name() const override { return "bracketed"; }
+        std::uint32_t schema_version() const override { return 1; }
+        el::seq_no checkpoint() const override { return at; }
+        void begin_run() override {
+            if (open) ++nested;
+            open = true;
+            runs.push_back(0);
+        }
+        void end_run() override {
+            if (!open) ++unmatched_ends;
+            open = false;
+        }
+        el::result<void> apply(const el::event& e) override {
+            if (!open) ++outside;
+            if (e.seq.value == fail_at)
+                return el::fail(el::errc::corrupt, "refused for the test", e.seq);
+            ++runs.back();
+            at = e.seq;
+            return {};
+        }
+        el::seq_no at;
+        std::uint64_t fail_at = 0;
+        bool open = false;
+        int nested = 0, unmatched_ends = 0, outside = 0;
+        std::vector<std::size_t> runs;
+    };
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    const std::size_t total = 3 * el::projector_runner::max_run + 7;
+    REQUIRE(log->append(sample_batch(1, total)).has_value());
+    SECTION("a long catch-up is cut into runs of at most max_run") {
+        bracketed p;
+        el::projector_runner r(*log, p, {});
+        REQUIRE(r.run_once().has_value());
+        REQUIRE(p.at.value == total);
+        REQUIRE(p.runs == std::vector<std::size_t>{el::projector_runner::max_run,
+                                                   el::projector_runner::max_run,
+                                                   el::projector_runner::max_run, 7});
+        REQUIRE(p.outside == 0);
+        REQUIRE(p.nested == 0);
+        REQUIRE_FALSE(p.open);
+    }
+    SECTION("a failing apply ends its run and stops the runner there") {
+        bracketed p;
+        p.fail_at = el::projector_runner::max_run + 3;
+        el::projector_runner r(*log, p, {});
+        REQUIRE_FALSE(r.run_once().has_value());
+        REQUIRE(p.at.value == el::projector_runner::max_run + 2);
+        REQUIRE_FALSE(p.open);
+        REQUIRE(p.unmatched_ends == 0);
+        REQUIRE(p.outside == 0);
+    }
+}
+
 TEST_CASE("an upcaster error stops the projector instead of skipping the event",
           "[eventlog][projector]") {
     struct refuse_all final : el::upcaster {

@@ -49,9 +49,10 @@ struct scim_options {
     // most this many events (roughly 2 s per hundred thousand).
     std::uint64_t snapshot_every_events = 100'000;
     std::function<void(const std::string&)> notice;
-    // Observers (metrics): each event the views apply (its type), on the runner's thread; each
-    // append's time from submission to durable, on the log's thread. Must not block.
-    std::function<void(std::string_view type)> on_event;
+    // Observers (metrics): the events the views applied (a type and how many of it, after
+    // each run of events), on the runner's thread; each append's time from submission to
+    // durable, on the log's thread. Must not block.
+    std::function<void(std::string_view type, std::uint64_t count)> on_event;
     std::function<void(double seconds)> on_append;
     // While start() replays the log: (applied, last) now and then, on the calling thread.
     std::function<void(eventlog::seq_no applied, eventlog::seq_no last)> on_progress;
