@@ -5,13 +5,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scimsync/model/ascii.hpp"
+
 namespace scimsync::daemon {
 
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-    return std::ranges::equal(
-        a, b, [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
+    return model::ascii::iequals(a, b);
 }
 
 }  // namespace
@@ -89,8 +90,7 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
         q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
         auto eq = pair.find('=');
         std::string key = percent_decode(pair.substr(0, eq));
-        std::transform(key.begin(), key.end(), key.begin(),
-                       [](unsigned char c) { return char(std::tolower(c)); });
+        for (char& c : key) c = model::ascii::lower(c);
         out[key] =
             eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
     }

@@ -1,9 +1,9 @@
 #include "scimsync/model/directory.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 #include "scimsync/eventlog/event_json.hpp"
+#include "scimsync/model/ascii.hpp"
 #include "scimsync/model/events.hpp"
 #include "scimsync/model/json_text.hpp"
 
@@ -15,7 +15,7 @@ using nlohmann::json;
 
 std::string lower(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : out) c = ascii::lower(c);
     return out;
 }
 

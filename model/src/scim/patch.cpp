@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "scimsync/model/ascii.hpp"
 #include "scimsync/model/scim/filter.hpp"
 
 namespace scimsync::model::scim {
@@ -28,9 +29,7 @@ std::string in_quotes(std::string_view s) {
 }
 
 std::string ascii_lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+    return ascii::lowered(s);
 }
 
 std::string_view trim(std::string_view s) {

@@ -5,6 +5,8 @@
 #include <map>
 #include <utility>
 
+#include "scimsync/model/ascii.hpp"
+
 // Choices beyond RFC 7643/7644 that clients observe (issue 3 lists the client behaviours):
 // - "no value" is null, "", [] or {}: none of them is stored (RFC 7643 §2.5 makes null and []
 //   equivalent to unassigned; "" and {} carry no more). A required attribute sent as "" is missing.
@@ -50,9 +52,7 @@ std::unexpected<scim_error> invalid_value(std::string detail) {
 }
 
 std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+    return ascii::lowered(s);
 }
 
 bool is_group_members(const attribute& a) {

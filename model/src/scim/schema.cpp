@@ -1,16 +1,13 @@
 #include "scimsync/model/scim/schema.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "scimsync/model/ascii.hpp"
 
 namespace scimsync::model::scim {
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
+    return ascii::iequals(a, b);
 }
 
 const attribute* attribute::sub(std::string_view n) const {

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "scimsync/model/ascii.hpp"
 #include "scimsync/model/scim/schema.hpp"
 
 using namespace scimsync::model::scim;
@@ -250,4 +251,20 @@ TEST_CASE("iequals compares ASCII case-insensitively and requires equal lengths"
     CHECK(iequals("userName", "USERNAME"));
     CHECK_FALSE(iequals("userName", "userNames"));
     CHECK(iequals("", ""));
+}
+
+TEST_CASE("case-insensitive names fold A-Z only and leave other bytes as they are",
+          "[model][schema]") {
+    namespace ascii = scimsync::model::ascii;
+    REQUIRE(iequals("userName", "USERNAME"));
+    REQUIRE(iequals("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Department",
+                    enterprise + ":department"));
+    REQUIRE_FALSE(iequals("userName", "userNam"));
+    REQUIRE_FALSE(iequals("a[", "A{"));  // '[' and '{' differ by the same bit as 'A' and 'a'
+    REQUIRE(ascii::lowered("Barbara.JENSEN@Example.COM") == "barbara.jensen@example.com");
+    // UTF-8 bytes are not ASCII letters: "\xc3\x84" (A umlaut) stays, and never equals "\xc3\xa4".
+    REQUIRE(ascii::lowered("\xc3\x84X") == "\xc3\x84x");
+    REQUIRE_FALSE(iequals("\xc3\x84", "\xc3\xa4"));
+    REQUIRE(ascii::lower('@') == '@');
+    REQUIRE(ascii::lower('Z') == 'z');
 }
