@@ -227,7 +227,8 @@ public:
 
 private:
     static bool changes_credentials(const std::string& type) {
-        return type == model::event_names::token_issued || type == model::event_names::token_revoked ||
+        return type == model::event_names::token_issued ||
+               type == model::event_names::token_revoked ||
                type == model::event_names::provisioning_disabled ||
                type == model::event_names::provisioning_enabled;
     }

@@ -111,8 +111,7 @@ result<std::uint64_t> projector_runner::catch_up() {
         // inherit a lock the run holds. While catching up at start-up they wait for the end
         // (run_once): one every N events of a long replay would re-serialise a growing state
         // again and again.
-        if (following_ && options_.snapshots &&
-            since_snapshot_ >= options_.snapshot_every_events) {
+        if (following_ && options_.snapshots && since_snapshot_ >= options_.snapshot_every_events) {
             if (options_.snapshot_in_background) {
                 // While the previous child still writes, keep counting: the next run retries.
                 auto started = start_background_snapshot_locked();
