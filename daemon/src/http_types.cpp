@@ -9,13 +9,7 @@
 
 namespace scimsync::daemon {
 
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return model::ascii::iequals(a, b);
-}
-
-}  // namespace
+using model::ascii::iequals;
 
 std::optional<std::string_view> find_header(const http_headers& headers, std::string_view name) {
     for (const auto& [key, value] : headers) {

@@ -185,9 +185,8 @@ public:
     // start.
     std::function<void(std::string_view, std::uint64_t)> on_event;
 
+    // Only inside a run (the runner brackets every apply), under the run's lock.
     el::result<void> apply(const el::event& e) override {
-        std::unique_lock<std::shared_mutex> lk;
-        if (!run_lock_.owns_lock()) lk = std::unique_lock(mu_);
         auto r = inner_.apply(e);
         checkpoint_.store(inner_.checkpoint().value);
         if (r && inner_.dir().last_void().kind != model::directory::void_kind::none) {
@@ -197,10 +196,6 @@ public:
         }
         if (r) count_event(e.type);
         if (r && changes_credentials(e.type)) refresh_credentials();
-        if (lk.owns_lock()) {
-            lk.unlock();
-            report_events();
-        }
         return r;
     }
     // The runner applies events in runs (see el::projector::begin_run): the lock is taken

@@ -14,9 +14,7 @@ namespace names = event_names;
 using nlohmann::json;
 
 std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = ascii::lower(c);
-    return out;
+    return ascii::lowered(s);
 }
 
 namespace {

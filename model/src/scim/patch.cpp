@@ -28,10 +28,6 @@ std::string in_quotes(std::string_view s) {
     return "'" + std::string(s) + "'";
 }
 
-std::string ascii_lower(std::string_view s) {
-    return ascii::lowered(s);
-}
-
 std::string_view trim(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0)
         s.remove_prefix(1);
@@ -80,7 +76,7 @@ bool same_value(const attribute& a, const json& x, const json& y) {
 std::string value_key(const attribute& value_sub, const json& v) {
     if (!v.is_string()) return v.dump();
     const auto& s = v.get_ref<const std::string&>();
-    return value_sub.case_exact ? s : ascii_lower(s);
+    return value_sub.case_exact ? s : ascii::lowered(s);
 }
 
 // Members are identified by `value` (the member's id) alone: it is immutable, and two entries
@@ -102,7 +98,7 @@ std::optional<std::string> identity(const attribute& a, const json& el) {
     if (!identified_by_value(a)) {
         key += '\x1f';
         if (const auto t = el.find("type"); t != el.end() && t->is_string())
-            key += ascii_lower(t->get_ref<const std::string&>());
+            key += ascii::lowered(t->get_ref<const std::string&>());
     }
     return key;
 }
@@ -311,7 +307,7 @@ status patcher::apply(const json& operation, std::size_t index) {
     }
     const json* value = find_member(operation, "value");
     if (kind != op_kind::remove && value == nullptr)
-        return fail("invalidValue", ascii_lower(name) + " needs a \"value\"");
+        return fail("invalidValue", ascii::lowered(name) + " needs a \"value\"");
 
     if (path_text.empty()) {
         if (kind == op_kind::remove)

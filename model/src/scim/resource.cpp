@@ -51,10 +51,6 @@ std::unexpected<scim_error> invalid_value(std::string detail) {
     return scim_fail(400, "invalidValue", std::move(detail));
 }
 
-std::string lower(std::string_view s) {
-    return ascii::lowered(s);
-}
-
 bool is_group_members(const attribute& a) {
     return &a == group_schema().find("members");
 }
@@ -150,11 +146,11 @@ std::string identity(const attribute& a, const json& e) {
     if (value == e.end()) return e.dump();
     std::string key = value->is_string() ? value->get<std::string>() : value->dump();
     const attribute* value_attr = a.sub("value");
-    if (value_attr != nullptr && !value_attr->case_exact) key = lower(key);
+    if (value_attr != nullptr && !value_attr->case_exact) key = ascii::lowered(key);
     if (is_group_members(a)) return key;
     const auto type = e.find("type");
     const std::string type_key =
-        type != e.end() && type->is_string() ? lower(type->get<std::string>()) : std::string();
+        type != e.end() && type->is_string() ? ascii::lowered(type->get<std::string>()) : std::string();
     return type_key + '\n' + key;
 }
 

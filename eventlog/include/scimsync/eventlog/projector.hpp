@@ -33,8 +33,9 @@ public:
     virtual result<void> apply(const event& e) = 0;
     // Bracket a run of apply() calls the runner makes back to back: what the log had ready,
     // at most projector_runner::max_run events, already read. A projector that readers share
-    // may take its lock once per run here instead of once per event. end_run() follows every
-    // begin_run(), also when an apply fails; no snapshot is taken between them.
+    // may take its lock once per run here instead of once per event: the runner makes every
+    // apply() inside such a bracket. end_run() follows every begin_run(), also when an apply
+    // fails; no snapshot is taken between them.
     virtual void begin_run() {}
     virtual void end_run() {}
     // Serialises the state as of checkpoint(). Projectors without snapshots return nullopt.
