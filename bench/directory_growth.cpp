@@ -1,0 +1,111 @@
+// The longest single event apply while a directory grows (issue 3, write p99): --users users
+// (default 1,000,000) are created one event at a time, each with an externalId, and every
+// --member-every'th (default 2) is added to one group, as an identity provider's import does.
+// Each apply is timed; a hash index that outgrows its buckets rehashes inside one apply, and
+// the daemon holds its directory lock for that long, so the longest apply is a floor under the
+// write latency of every request waiting behind it.
+//
+// Prints, per run, the longest apply, how many took over 1 ms, and the mean; then medians.
+//
+//   ./build/bench/directory_growth [--users 1000000] [--member-every 2] [--runs 3]
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "scimsync/model/directory.hpp"
+
+namespace el = scimsync::eventlog;
+namespace model = scimsync::model;
+using scimsync::bench::arg;
+using scimsync::bench::median;
+
+namespace {
+
+struct figures {
+    double max_ms = 0;
+    double over_1ms = 0;
+    double mean_us = 0;
+};
+
+figures run(std::size_t users, std::size_t member_every) {
+    model::directory d;
+    std::uint64_t seq = 0;
+    auto event = [&](const char* type, std::string stream, std::string data) {
+        el::event e;
+        e.seq = el::seq_no{++seq};
+        e.time = el::utc_time(std::chrono::microseconds(1'800'000'000'000'000 + seq));
+        e.type = type;
+        e.stream = std::move(stream);
+        e.source = "scim";
+        e.actor = "token:bench";
+        e.data = std::move(data);
+        return e;
+    };
+    auto apply = [&](const el::event& e) {
+        if (auto r = d.apply(e); !r) {
+            std::fprintf(stderr, "apply failed: %s\n", r.error().message.c_str());
+            std::exit(1);
+        }
+    };
+    apply(event("GroupCreated", "Group/g-all",
+                R"({"id":"g-all","members":[],"resource":{"displayName":"Everyone","id":"g-all",)"
+                R"("schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"]}})"));
+
+    figures f;
+    double total_us = 0;
+    std::size_t applies = 0;
+    auto timed = [&](const el::event& e) {
+        const auto t0 = std::chrono::steady_clock::now();
+        apply(e);
+        const double us = std::chrono::duration<double, std::micro>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count();
+        total_us += us;
+        ++applies;
+        f.max_ms = std::max(f.max_ms, us / 1000);
+        if (us > 1000) ++f.over_1ms;
+    };
+    for (std::size_t i = 0; i < users; ++i) {
+        const std::string n = std::to_string(i);
+        const std::string id = "3f1c9a52-0000-4000-8000-" + std::string(12 - n.size(), '0') + n;
+        // Canonical form (sorted keys, compact), as the service writes it.
+        const el::event created = event(
+            "UserCreated", "User/" + id,
+            R"({"id":")" + id + R"(","password_hash":null,"resource":{"active":true,)"
+                R"("emails":[{"primary":true,"type":"work","value":"user)" +
+                n + R"(@example.com"}],"externalId":"ext-)" + n + R"(","id":")" + id +
+                R"(","name":{"familyName":"Family","givenName":"Given)" + n +
+                R"("},"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"user)" +
+                n + R"(@example.com"}})");
+        timed(created);
+        if (member_every > 0 && i % member_every == 0)
+            timed(event("GroupMembersChanged", "Group/g-all",
+                        R"({"added":[{"type":"User","value":")" + id +
+                            R"("}],"id":"g-all","removed":[]})"));
+    }
+    f.mean_us = total_us / static_cast<double>(applies);
+    return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::size_t users = std::stoul(arg(argc, argv, "--users", "1000000"));
+    const std::size_t member_every = std::stoul(arg(argc, argv, "--member-every", "2"));
+    const int runs = std::stoi(arg(argc, argv, "--runs", "3"));
+
+    std::vector<double> max_ms, over, mean;
+    for (int r = 1; r <= runs; ++r) {
+        const figures f = run(users, member_every);
+        std::printf("run %d: %zu users, longest apply %.2f ms, %.0f applies over 1 ms, mean %.2f us\n",
+                    r, users, f.max_ms, f.over_1ms, f.mean_us);
+        max_ms.push_back(f.max_ms);
+        over.push_back(f.over_1ms);
+        mean.push_back(f.mean_us);
+    }
+    std::printf("median of %d: longest apply %.2f ms, %.0f applies over 1 ms, mean apply %.2f us\n",
+                runs, median(max_ms), median(over), median(mean));
+}
