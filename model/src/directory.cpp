@@ -419,7 +419,7 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
 }
 
 namespace {
-void unindex_external(std::unordered_multimap<std::string, std::string>& index,
+void unindex_external(string_multi_index& index,
                       const std::string& external_id, const std::string& id) {
     if (external_id.empty()) return;
     auto [first, last] = index.equal_range(external_id);
@@ -498,8 +498,8 @@ const user_state* directory::user_by_name(std::string_view user_name) const {
 }
 
 namespace {
-std::vector<std::string_view> external_ids(
-    const std::unordered_multimap<std::string, std::string>& index, std::string_view external_id) {
+std::vector<std::string_view> external_ids(const string_multi_index& index,
+                                           std::string_view external_id) {
     std::vector<std::string_view> out;
     auto [first, last] = index.equal_range(std::string(external_id));
     for (auto it = first; it != last; ++it) out.push_back(it->second);
@@ -553,7 +553,7 @@ const group_state* directory::group_by_external_id(std::string_view client,
     return nullptr;
 }
 
-const std::unordered_map<std::string, std::string>* directory::members(
+const member_map* directory::members(
     std::string_view group_id) const {
     return find_ptr(members_, group_id);
 }

@@ -31,6 +31,7 @@
 #include "scimsync/eventlog/event.hpp"
 #include "scimsync/eventlog/types.hpp"
 #include "scimsync/model/access.hpp"
+#include "scimsync/model/sharded_map.hpp"
 
 namespace scimsync::model {
 
@@ -79,6 +80,13 @@ struct string_hash {
 };
 template <class T>
 using string_map = std::unordered_map<std::string, T, string_hash, std::equal_to<>>;
+// The directory's indexes, which grow with the directory: sharded, so that no insert rehashes
+// a whole index (sharded_map.hpp).
+template <class T>
+using string_index = sharded_map<string_map<T>>;
+using string_multi_index = sharded_map<std::unordered_multimap<std::string, std::string>>;
+// A group's members: member id -> "User" or "Group".
+using member_map = sharded_map<std::unordered_map<std::string, std::string>>;
 
 class directory {
 public:
@@ -123,7 +131,7 @@ public:
     const std::string& owner(const resource_state& r) const { return owners_[r.owner]; }
 
     // A group's members (member id -> "User" or "Group"); membership tests and counts are O(1).
-    const std::unordered_map<std::string, std::string>* members(std::string_view group_id) const;
+    const member_map* members(std::string_view group_id) const;
     // Groups that list `member_id` directly.
     const std::unordered_set<std::string>* groups_of(std::string_view member_id) const;
 
@@ -171,20 +179,20 @@ private:
     void remove_member(const std::string& group_id, const std::string& member_id);
     void drop_memberships_of(const std::string& member_id, eventlog::utc_time when);
 
-    string_map<user_state> users_;
-    string_map<group_state> groups_;
-    std::unordered_map<std::string, std::string> user_by_name_;  // lower-cased userName -> id
+    string_index<user_state> users_;
+    string_index<group_state> groups_;
+    string_index<std::string> user_by_name_;  // lower-cased userName -> id
     // externalId -> id; one externalId may belong to resources of several clients.
-    std::unordered_multimap<std::string, std::string> user_by_external_;
-    std::unordered_map<std::string, std::string> group_by_name_;  // lower-cased -> id
-    std::unordered_multimap<std::string, std::string> group_by_external_;
+    string_multi_index user_by_external_;
+    string_index<std::string> group_by_name_;  // lower-cased -> id
+    string_multi_index group_by_external_;
     std::uint32_t intern_owner(const std::string& actor);
     std::vector<std::string> owners_{std::string()};  // resource_state::owner -> actor
     std::unordered_map<std::string, std::uint32_t> owner_index_;
     // group id -> (member id -> member type)
-    string_map<std::unordered_map<std::string, std::string>> members_;
+    string_index<member_map> members_;
     // member id -> ids of groups listing it
-    string_map<std::unordered_set<std::string>> member_of_;
+    string_index<std::unordered_set<std::string>> member_of_;
     std::map<std::string, token_state> tokens_;
     eventlog::result<void> apply_ldap_change(const eventlog::event& e);
     std::unordered_map<std::string, std::map<std::string, std::vector<std::string>>> ldap_owned_;
