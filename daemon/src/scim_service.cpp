@@ -1760,8 +1760,8 @@ el::result<void> scim_service::start() {
     impl_->runner = std::make_unique<el::projector_runner>(impl_->log, impl_->read, std::move(ro));
     if (auto r = impl_->runner->start(); !r) return r;
     // The write model starts equal to the read model: nothing is in flight yet. Both get room
-    // to grow by half again (at least 100,000 users) before an index rehashes, which would
-    // stop writes (write model) or reads (read model) for as long as it takes.
+    // to grow by half again (at least 100,000 users) before an index shard rehashes, which
+    // stops writes (write model) or reads (read model) for a few milliseconds.
     impl_->read.mutate([&](model::directory& d) {
         d.reserve_headroom(std::max<std::size_t>(d.user_count() / 2, 100'000),
                            std::max<std::size_t>(d.group_count() / 2, 10'000));

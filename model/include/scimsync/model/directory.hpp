@@ -137,11 +137,10 @@ public:
 
     std::size_t user_count() const { return users_.size(); }
     std::size_t group_count() const { return groups_.size(); }
-    // Sizes the user and group indexes for this many more of each than they hold now. Growing
-    // a hash index past its bucket count rehashes every entry at once (tens of milliseconds at
-    // hundreds of thousands, under whatever lock guards the directory); a daemon calls this
-    // once it has rebuilt its views, so that such a stop comes only after the directory has
-    // grown by `headroom`, not in the middle of a bulk import.
+    // Sizes the user and group indexes for this many more of each than they hold now, so that
+    // the next that many creations rehash nothing. The indexes are sharded (sharded_map.hpp),
+    // so growing past this costs stops of milliseconds, not one of the whole index; a daemon
+    // calls this once it has rebuilt its views, to spare even those during a bulk import.
     void reserve_headroom(std::size_t users, std::size_t groups);
     // Ids in a stable order (sorted), for paging.
     std::vector<std::string_view> user_ids() const;
