@@ -1,7 +1,8 @@
 // The only TU that includes Boost.Asio and Beast (INFRA.md 1 and 6: each such TU costs ~15 s and
-// ~600 MB to compile). The HTTP side follows Beast's advanced server: one strand per connection,
-// a timeout on every read and write, a body limit, keep-alive, one request at a time per
-// connection (pipelined requests wait in the buffer).
+// ~600 MB to compile). The HTTP side follows Beast's advanced server: each connection on one
+// io_context run by one thread (which serialises its handlers as a strand would), a timeout on
+// every read and write, a body limit, keep-alive, one request at a time per connection
+// (pipelined requests wait in the buffer).
 
 #include "scimsync/daemon/server.hpp"
 
@@ -59,7 +60,7 @@ std::string bracket(const std::string& host) {
 class connection {
 public:
     virtual ~connection() = default;
-    // Callable from any thread: the connection continues on its own strand, closing at once if
+    // Callable from any thread: the connection continues on its own thread, closing at once if
     // idle, else after answering the request it is working on.
     virtual void shutdown() = 0;
 };
@@ -572,8 +573,11 @@ std::expected<void, std::string> server::impl::open_http() {
 }
 
 void server::impl::accept_http() {
-    http_acceptor.async_accept(net::make_strand(next_context()), [this](error_code ec,
-                                                                        tcp::socket socket) {
+    // No strand: the connection's io_context is run by one thread only, which already keeps
+    // its handlers from running at once (a strand cost a shared_ptr copy and a mutex per
+    // executor copy, and Beast copies executors several times per request).
+    http_acceptor.async_accept(next_context().get_executor(), [this](error_code ec,
+                                                                     tcp::socket socket) {
         if (stopping || !http_acceptor.is_open()) return;
         if (ec) {
             notice("http accept failed: " + ec.message());
