@@ -43,6 +43,9 @@ echo "scimsyncd rebuilt the directory and listened after ${ready}s; resident mem
 waited=0
 while pgrep -P "$pid" >/dev/null && [ "$waited" -lt 600 ]; do sleep 1; waited=$((waited + 1)); done
 [ "$waited" -gt 0 ] && echo "waited ${waited}s for the start-up snapshot to be written"
+# The preload and the snapshot leave dirty pages: flush them now, so that the kernel's
+# writeback does not share the disk with the daemon's fdatasync during the first runs.
+sync
 
 token=$("$BUILD/daemon/scimsyncctl" --socket "$tmp/admin.sock" token create --name bench --json |
         sed -n 's/.*"token":"\([^"]*\)".*/\1/p')

@@ -150,6 +150,48 @@ TEST_CASE("a serialised directory restores to an equal one", "[model][directory]
 }
 
 TEST_CASE(
+    "every line of a snapshot is the canonical JSON a tree would print, escapes, passwords, "
+    "admin-created users and chunked member lists included",
+    "[model][directory][snapshot]") {
+    directory d;
+    const std::string odd = "quote \" backslash \\ tab \t newline \n control \x01 \u00e9\u4e2d";
+    auto with_password = user_created("u1", odd, "x\"1");
+    auto data = json::parse(with_password.data);
+    data["password_hash"] = "$6$salt$hash\\with\"quotes";
+    with_password.data = data.dump();
+    with_password.actor = "token:" + odd;
+    auto local = user_created("u2", "admin-made");
+    local.source = "admin";
+    json members = json::array();
+    for (int i = 0; i < 10'001; ++i)
+        members.push_back({{"value", "m" + std::to_string(i)}, {"type", i % 2 ? "User" : "Group"}});
+    apply_all(d, {with_password, local, user_created("u3", "plain"),
+                  group_created("g1", odd, members), group_created("g2", "empty")});
+
+    const std::string body = d.serialize();
+    std::size_t lines = 0;
+    std::size_t member_lines = 0;
+    for (std::size_t at = 0; at < body.size();) {
+        const auto nl = body.find('\n', at);
+        REQUIRE(nl != std::string::npos);
+        const std::string line = body.substr(at, nl - at);
+        INFO(line.substr(0, 200));
+        CHECK(json::parse(line).dump() == line);
+        if (line.starts_with("{\"members\":")) ++member_lines;
+        ++lines;
+        at = nl + 1;
+    }
+    CHECK(member_lines == 2);  // 10,000 and 1
+    CHECK(lines == 3 + 2 + 2 + 2);  // users, groups, member chunks, access and the switch
+    auto back = directory::deserialize(body);
+    REQUIRE(back.has_value());
+    REQUIRE(*back == d);
+    CHECK(back->user("u1")->password_hash == "$6$salt$hash\\with\"quotes");
+    CHECK(back->user("u2")->local);
+    CHECK(back->owner(*back->user("u1")) == "token:" + odd);
+}
+
+TEST_CASE(
     "replaying random operations from the log gives the same directory, with or without "
     "a snapshot",
     "[model][directory][replay]") {
