@@ -289,6 +289,8 @@ public:
     // held, held_dir() may be used.
     std::shared_lock<std::shared_mutex> hold() const { return std::shared_lock(mu_); }
     const model::directory& held_dir() const { return inner_.dir(); }
+    // On the runner thread between runs: the runner is the only writer, so no lock.
+    std::uint64_t state_size() const override { return inner_.state_size(); }
     std::optional<std::string> snapshot() const override {
         // Also runs in the background snapshot's child, where the lock is this process's copy:
         // readers may have held it shared at the fork, never a writer (the runner forks).

@@ -111,7 +111,7 @@ result<std::uint64_t> projector_runner::catch_up() {
         // inherit a lock the run holds. While catching up at start-up they wait for the end
         // (run_once): one every N events of a long replay would re-serialise a growing state
         // again and again.
-        if (following_ && options_.snapshots && since_snapshot_ >= options_.snapshot_every_events) {
+        if (following_ && options_.snapshots && snapshot_due(since_snapshot_)) {
             if (options_.snapshot_in_background) {
                 // While the previous child still writes, keep counting: the next run retries.
                 auto started = start_background_snapshot_locked();
@@ -137,6 +137,12 @@ result<std::uint64_t> projector_runner::catch_up() {
         reap_background_snapshot(false);
     }
     return applied;
+}
+
+bool projector_runner::snapshot_due(std::uint64_t events) const {
+    if (events < options_.snapshot_every_events) return false;
+    const double growth = std::max(options_.snapshot_growth, 0.0);
+    return static_cast<double>(events) >= growth * static_cast<double>(projector_.state_size());
 }
 
 result<void> projector_runner::take_snapshot_locked() {
@@ -286,7 +292,7 @@ result<void> projector_runner::run_once() {
         return std::unexpected(n.error());
     }
     // A long replay is worth keeping: the next start-up begins here.
-    if (options_.snapshots && *n >= options_.snapshot_every_events) {
+    if (options_.snapshots && snapshot_due(*n)) {
         std::lock_guard lk(mu_);
         result<void> r;
         if (options_.snapshot_in_background) {

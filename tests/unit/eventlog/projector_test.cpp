@@ -45,7 +45,10 @@ public:
         return {};
     }
 
+    std::uint64_t state_size() const override { return size; }
+
     std::uint32_t schema = 1;
+    std::uint64_t size = 0;  // what state_size() reports
     el::seq_no at;
     std::map<std::string, std::uint64_t> per_stream;
     std::vector<std::uint64_t> seen;
@@ -133,6 +136,51 @@ TEST_CASE("start-up from a snapshot plus the tail equals a full replay", "[event
     REQUIRE(r2.run_once().has_value());
     REQUIRE(full.per_stream == from_snapshot.per_stream);
     REQUIRE(full.at == from_snapshot.at);
+}
+
+TEST_CASE("snapshots wait for a number of events in proportion to the state's size",
+          "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, 30)).has_value());
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    opt.snapshot_every_events = 5;
+    opt.snapshot_growth = 0.5;
+
+    // A start-up replay of 30 events: not enough for a state of 100 entries (50 needed) ...
+    {
+        counting_projector p;
+        p.size = 100;
+        el::projector_runner r(*log, p, opt);
+        REQUIRE(r.run_once().has_value());
+        REQUIRE(opt.snapshots->list("counter").empty());
+    }
+    // ... enough for a state of 40 (20 needed).
+    {
+        counting_projector p;
+        p.size = 40;
+        el::projector_runner r(*log, p, opt);
+        REQUIRE(r.run_once().has_value());
+        const auto kept = opt.snapshots->list("counter");
+        REQUIRE(kept.size() == 1);
+        REQUIRE(kept.front().at.value == 30);
+    }
+
+    // While following: 49 events after start are not enough for 100 entries; the 50th is.
+    counting_projector p;
+    p.size = 100;
+    el::projector_runner runner(*log, p, opt);
+    REQUIRE(runner.start().has_value());
+    REQUIRE(log->append(sample_batch(31, 49)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{79}, soon()));
+    REQUIRE(opt.snapshots->list("counter").size() == 1);
+    REQUIRE(log->append(sample_batch(80, 1)).has_value());
+    REQUIRE(runner.wait_until(el::seq_no{80}, soon()));
+    runner.stop();
+    const auto kept = opt.snapshots->list("counter");
+    REQUIRE(kept.size() == 2);
+    REQUIRE(kept.front().at.value == 80);
 }
 
 TEST_CASE("only the newest three snapshots are kept", "[eventlog][projector]") {

@@ -168,6 +168,8 @@ TEST_CASE(
     apply_all(d, {with_password, local, user_created("u3", "plain"),
                   group_created("g1", odd, members), group_created("g2", "empty")});
 
+    CHECK(d.entry_count() == 3 + 2 + 10'001);  // users, groups, members (a snapshot's entries)
+
     const std::string body = d.serialize();
     std::size_t lines = 0;
     std::size_t member_lines = 0;

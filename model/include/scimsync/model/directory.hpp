@@ -137,6 +137,9 @@ public:
 
     std::size_t user_count() const { return users_.size(); }
     std::size_t group_count() const { return groups_.size(); }
+    // Users, groups and everything that is a member of some group: roughly the size of a
+    // snapshot in entries (directory_projector::state_size).
+    std::size_t entry_count() const { return users_.size() + groups_.size() + member_of_.size(); }
     // Sizes the user and group indexes for this many more of each than they hold now, so that
     // the next that many creations rehash nothing. The indexes are sharded (sharded_map.hpp),
     // so growing past this costs stops of milliseconds, not one of the whole index; a daemon

@@ -18,6 +18,7 @@ public:
         at_ = e.seq;
         return {};
     }
+    std::uint64_t state_size() const override { return dir_.entry_count(); }
     std::optional<std::string> snapshot() const override { return dir_.serialize(); }
     eventlog::result<void> restore(std::string_view body, eventlog::seq_no at) override {
         auto d = directory::deserialize(body);
