@@ -87,8 +87,8 @@ private:
 
 struct runner_options {
     std::optional<snapshot_store> snapshots;  // none: always replay from the start
-    // While following the log, take a snapshot after this many applied events; a start-up
-    // replay of at least this many events ends with one.
+    // While following the log, take a snapshot after at least this many applied events; a
+    // start-up replay of at least this many ends with one. Both also wait for snapshot_growth.
     std::uint64_t snapshot_every_events = 50'000;
     // ... and after at least this share of the projector's state_size() in events. Writing a
     // snapshot takes time in proportion to the state (a million users: 5-15 s of a core,
