@@ -25,14 +25,7 @@ namespace {
 std::uint64_t seq = 0;
 
 void apply(model::directory& d, const char* type, std::string stream, const std::string& data) {
-    el::event e;
-    e.seq = el::seq_no{++seq};
-    e.time = el::utc_time(std::chrono::microseconds(1'800'000'000'000'000 + seq));
-    e.type = type;
-    e.stream = std::move(stream);
-    e.source = "scim";
-    e.actor = "token:bench";
-    e.data = data;
+    const el::event e = scimsync::bench::scim_event(++seq, type, std::move(stream), data);
     if (auto r = d.apply(e); !r) {
         std::fprintf(stderr, "apply failed: %s\n", r.error().message.c_str());
         std::exit(1);

@@ -56,4 +56,17 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+eventlog::event scim_event(std::uint64_t seq, const char* type, std::string stream,
+                           std::string data) {
+    eventlog::event e;
+    e.seq = eventlog::seq_no{seq};
+    e.time = eventlog::utc_time(std::chrono::microseconds(1'800'000'000'000'000 + seq));
+    e.type = type;
+    e.stream = std::move(stream);
+    e.source = "scim";
+    e.actor = "token:bench";
+    e.data = std::move(data);
+    return e;
+}
+
 }  // namespace scimsync::bench

@@ -27,6 +27,11 @@ private:
 // A realistic event whose encoded envelope is about `bytes` long.
 eventlog::event make_event(std::uint64_t n, std::size_t bytes = 300);
 
+// Event number `seq` as the SCIM service records it (source "scim", a bench token as actor,
+// times a microsecond apart), for folding straight into a directory.
+eventlog::event scim_event(std::uint64_t seq, const char* type, std::string stream,
+                           std::string data);
+
 double median(std::vector<double> v);
 double seconds_since(std::chrono::steady_clock::time_point t0);
 

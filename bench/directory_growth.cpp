@@ -48,15 +48,7 @@ figures run(std::size_t users, std::size_t member_every) {
     model::directory d;
     std::uint64_t seq = 0;
     auto event = [&](const char* type, std::string stream, std::string data) {
-        el::event e;
-        e.seq = el::seq_no{++seq};
-        e.time = el::utc_time(std::chrono::microseconds(1'800'000'000'000'000 + seq));
-        e.type = type;
-        e.stream = std::move(stream);
-        e.source = "scim";
-        e.actor = "token:bench";
-        e.data = std::move(data);
-        return e;
+        return scimsync::bench::scim_event(++seq, type, std::move(stream), std::move(data));
     };
     auto apply = [&](const el::event& e) {
         if (auto r = d.apply(e); !r) {
