@@ -291,7 +291,10 @@ result<void> projector_runner::run_once() {
         applied_cv_.notify_all();
         return std::unexpected(n.error());
     }
-    // A long replay is worth keeping: the next start-up begins here.
+    // The replayed tail counts towards the next snapshot, so that the events a later start-up
+    // replays stay within the rule. A long replay is worth keeping: the next start-up begins
+    // here.
+    since_snapshot_ = *n;
     if (options_.snapshots && snapshot_due(*n)) {
         std::lock_guard lk(mu_);
         result<void> r;

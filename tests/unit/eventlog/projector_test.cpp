@@ -181,6 +181,19 @@ TEST_CASE("snapshots wait for a number of events in proportion to the state's si
     const auto kept = opt.snapshots->list("counter");
     REQUIRE(kept.size() == 2);
     REQUIRE(kept.front().at.value == 80);
+
+    // A start-up that replays a tail too short for a snapshot counts it towards the next one:
+    // 20 replayed + 30 followed make the 50.
+    REQUIRE(log->append(sample_batch(81, 20)).has_value());
+    counting_projector again;
+    again.size = 100;
+    el::projector_runner restarted(*log, again, opt);
+    REQUIRE(restarted.start().has_value());
+    REQUIRE(opt.snapshots->list("counter").front().at.value == 80);
+    REQUIRE(log->append(sample_batch(101, 30)).has_value());
+    REQUIRE(restarted.wait_until(el::seq_no{130}, soon()));
+    restarted.stop();
+    REQUIRE(opt.snapshots->list("counter").front().at.value == 130);
 }
 
 TEST_CASE("only the newest three snapshots are kept", "[eventlog][projector]") {
