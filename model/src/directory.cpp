@@ -593,14 +593,6 @@ std::vector<const token_state*> directory::tokens() const {
 
 namespace {
 
-json meta_json(const resource_state& r) {
-    json j{{"created", el::format_time(r.created)},
-           {"last_modified", el::format_time(r.last_modified)},
-           {"version", r.version}};
-    if (r.local) j["local"] = true;
-    return j;
-}
-
 el::result<void> read_meta(const json& j, resource_state& r) {
     auto c = el::parse_time(j.value("created", std::string()));
     auto m = el::parse_time(j.value("last_modified", std::string()));
@@ -616,9 +608,11 @@ el::result<void> read_meta(const json& j, resource_state& r) {
 // (keys in order, compact, the same escaping) without building a tree per resource. A daemon's
 // snapshot child runs this over the whole directory, and the parent pays a copy-on-write fault
 // for every page it changes while the child lives, so the child's time is everybody's.
+// `ldap_attributes`: the attributes LDAP owns as canonical JSON text, or empty for none.
 void append_resource_line(std::string& out, std::string_view kind, std::string_view id,
                           const resource_state& r, std::string_view owner,
-                          const std::optional<std::string>* password_hash) {
+                          const std::optional<std::string>* password_hash,
+                          std::string_view ldap_attributes) {
     out += "{\"";
     out += kind;
     out += "\":{\"created\":";
@@ -627,6 +621,10 @@ void append_resource_line(std::string& out, std::string_view kind, std::string_v
     json_text::append_quoted(out, id);
     out += ",\"last_modified\":";
     json_text::append_quoted(out, el::format_time(r.last_modified));
+    if (!ldap_attributes.empty()) {
+        out += ",\"ldap_attributes\":";
+        out += ldap_attributes;
+    }
     if (r.local) out += ",\"local\":true";
     out += ",\"owner\":";
     json_text::append_quoted(out, owner);
@@ -651,22 +649,12 @@ std::string directory::serialize() const {
     std::string out;
     out.reserve(users_.size() * 512 + groups_.size() * 256);
     for (const auto& [id, u] : users_) {
-        if (auto l = ldap_owned_.find(id); l != ldap_owned_.end()) {
-            // Rare (attributes LDAP owns): the tree, for the nested map.
-            json j = meta_json(u);
-            j["id"] = id;
-            j["resource"] = u.json;
-            j["owner"] = owner(u);
-            if (u.password_hash) j["password_hash"] = *u.password_hash;
-            j["ldap_attributes"] = l->second;
-            out += json{{"user", std::move(j)}}.dump();
-            out += '\n';
-            continue;
-        }
-        append_resource_line(out, "user", id, u, owner(u), &u.password_hash);
+        const auto l = ldap_owned_.find(id);
+        append_resource_line(out, "user", id, u, owner(u), &u.password_hash,
+                             l == ldap_owned_.end() ? std::string() : json(l->second).dump());
     }
     for (const auto& [id, g] : groups_) {
-        append_resource_line(out, "group", id, g, owner(g), nullptr);
+        append_resource_line(out, "group", id, g, owner(g), nullptr, {});
         // Members in chunks, so one huge group is not one huge line.
         auto m = members_.find(id);
         if (m == members_.end()) continue;

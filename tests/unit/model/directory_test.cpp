@@ -400,8 +400,12 @@ TEST_CASE("attributes LDAP owns are folded into the user's view; repaired ones a
         {{"telephoneNumber", "accept"}})));
     CHECK_FALSE(d.ldap_attributes("u1")->contains("telephoneNumber"));
 
-    // They survive a snapshot, and count for equality.
-    auto restored = directory::deserialize(d.serialize());
+    // They survive a snapshot (written as canonical JSON), and count for equality.
+    const std::string body = d.serialize();
+    for (std::size_t at = 0, nl; (nl = body.find('\n', at)) != std::string::npos; at = nl + 1)
+        CHECK(json::parse(body.substr(at, nl - at)).dump() == body.substr(at, nl - at));
+    CHECK(body.find("\"ldap_attributes\":{\"description\":[\"b\"]}") != std::string::npos);
+    auto restored = directory::deserialize(body);
     REQUIRE(restored);
     CHECK(*restored == d);
     CHECK(restored->ldap_attributes("u1")->at("description") == std::vector<std::string>{"b"});
