@@ -761,6 +761,7 @@ std::expected<void, std::string> apply_config_table(const toml::table& table,
             return {};
         };
     };
+    keys["log.snapshot_growth"] = number_setter(next.snapshot_growth, 0, 100);
     keys["http.rate_limit_per_token"] = number_setter(next.rate_limit_per_token, 0, 1e6);
     keys["http.rate_limit_burst"] = number_setter(next.rate_limit_burst, 0, 1e7);
     keys["http.tls.cert_file"] =

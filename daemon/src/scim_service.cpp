@@ -1778,6 +1778,7 @@ el::result<void> scim_service::start() {
     el::runner_options ro;
     ro.snapshots = impl_->opt.snapshots;
     ro.snapshot_every_events = impl_->opt.snapshot_every_events;
+    ro.snapshot_growth = impl_->opt.snapshot_growth;
     ro.snapshot_in_background = true;
     ro.upcast = &model::catalogue();
     ro.notice = impl_->opt.notice;

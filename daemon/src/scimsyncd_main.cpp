@@ -291,6 +291,7 @@ int serve(const sd::daemon_config& initial, const flags& f) {
     sd::scim_options scim;
     scim.snapshots.emplace(config.data_dir / "snapshots");
     scim.snapshot_every_events = config.snapshot_every_events;
+    scim.snapshot_growth = config.snapshot_growth;
     scim.notice = [](const std::string& line) { say(line); };
     scim.on_event = [&metrics](std::string_view type, std::uint64_t count) {
         metrics.increment("scimsync_events_total", {{"type", std::string(type)}}, double(count));

@@ -31,6 +31,8 @@ TEST_CASE("the shipped example configuration is accepted and matches the default
     REQUIRE(sd::to_string(from_file.listen) == sd::to_string(defaults.listen));
     REQUIRE(from_file.durability == defaults.durability);
     REQUIRE(from_file.segment_bytes == defaults.segment_bytes);
+    REQUIRE(from_file.snapshot_every_events == defaults.snapshot_every_events);
+    REQUIRE(from_file.snapshot_growth == defaults.snapshot_growth);
     REQUIRE(from_file.body_limit_bytes == defaults.body_limit_bytes);
     REQUIRE(from_file.read_timeout == defaults.read_timeout);
     REQUIRE(from_file.threads == defaults.threads);
@@ -61,4 +63,12 @@ TEST_CASE("a bad configuration names file, line and key and changes nothing", "[
     write_file(file, "[http]\nthreds = 4\n");
     r = sd::apply_config_file(file, config);
     REQUIRE_THAT(r.error(), Catch::Contains(":2:") && Catch::Contains("http.threds"));
+
+    write_file(file, "[log]\nsnapshot_growth = -1\n");
+    r = sd::apply_config_file(file, config);
+    REQUIRE_THAT(r.error(), Catch::Contains(":2:") && Catch::Contains("log.snapshot_growth"));
+    REQUIRE(config.snapshot_growth == 1.0);
+    write_file(file, "[log]\nsnapshot_growth = 0.25\n");
+    REQUIRE(sd::apply_config_file(file, config).has_value());
+    REQUIRE(config.snapshot_growth == 0.25);
 }

@@ -79,6 +79,7 @@ struct daemon_config {
     eventlog::durability durability = eventlog::durability::batch;
     std::uint64_t segment_bytes = 128ull << 20;
     std::uint64_t snapshot_every_events = 100'000;
+    double snapshot_growth = 1.0;  // see scim_options::snapshot_growth
     std::size_t body_limit_bytes = 1u << 20;
     std::chrono::seconds read_timeout{30};
     unsigned threads = 2;

@@ -45,9 +45,12 @@ struct scim_options {
     std::size_t bulk_max_payload = 1u << 20;
     std::optional<eventlog::snapshot_store> snapshots;
     // While running, a forked child writes each snapshot from a copy-on-write image, so the
-    // views go on (the fork itself pauses them for milliseconds); start-up then replays at
-    // most this many events (roughly 2 s per hundred thousand).
+    // views go on (the fork itself pauses them for milliseconds). A snapshot waits for at
+    // least snapshot_every_events events and for snapshot_growth times the directory's entries
+    // (eventlog::runner_options); start-up replays what came after it (roughly 2 s per
+    // hundred thousand events).
     std::uint64_t snapshot_every_events = 100'000;
+    double snapshot_growth = 1.0;
     std::function<void(const std::string&)> notice;
     // Observers (metrics): the events the views applied (a type and how many of it, after
     // each run of events), on the runner's thread; each append's time from submission to
