@@ -27,6 +27,7 @@ namespace el = scimsync::eventlog;
 namespace model = scimsync::model;
 using scimsync::bench::arg;
 using scimsync::bench::median;
+using scimsync::bench::seconds_since;
 
 namespace {
 
@@ -38,11 +39,6 @@ struct figures {
     double snapshot_mib = 0;
     double deserialize_ms = 0;
 };
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-        .count();
-}
 
 figures run(std::size_t users, std::size_t member_every) {
     model::directory d;
@@ -96,11 +92,11 @@ figures run(std::size_t users, std::size_t member_every) {
 
     auto t0 = std::chrono::steady_clock::now();
     const std::string body = d.serialize();
-    f.serialize_ms = ms_since(t0);
+    f.serialize_ms = 1000 * seconds_since(t0);
     f.snapshot_mib = static_cast<double>(body.size()) / (1024.0 * 1024.0);
     t0 = std::chrono::steady_clock::now();
     auto back = model::directory::deserialize(body);
-    f.deserialize_ms = ms_since(t0);
+    f.deserialize_ms = 1000 * seconds_since(t0);
     if (!back || back->user_count() != d.user_count()) {
         std::fprintf(stderr, "the snapshot did not restore the directory\n");
         std::exit(1);
