@@ -6,8 +6,11 @@
 #
 #   bench/scim_load.sh            (USERS=1000000 MEMBERS=100000 SECONDS_PER_RUN=10 RUNS=3)
 #   BUILD_DIR=build-x bench/scim_load.sh   runs the binaries of another build tree
+#   LOADGEN=wrk bench/scim_load.sh         drives it with wrk and bench/wrk/*.lua instead of
+#                                          bench/scim_loadgen (the same requests)
 #
-# Needs a built tree (scripts/build.sh) and wrk (installed here if missing). Prints medians.
+# Needs a built tree (scripts/build.sh), and wrk (installed here if missing) when LOADGEN=wrk.
+# Prints medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS="${USERS:-1000000}"
@@ -16,7 +19,13 @@ SECS="${SECONDS_PER_RUN:-10}"
 RUNS="${RUNS:-3}"
 BUILD="${BUILD_DIR:-build}"  # the build tree to run (default: the default preset's)
 CONNS=64
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+LOADGEN="${LOADGEN:-scim_loadgen}"
+case "$LOADGEN" in
+  scim_loadgen) ;;
+  wrk) command -v wrk >/dev/null ||
+         { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; } ;;
+  *) echo "LOADGEN must be scim_loadgen or wrk, not \"$LOADGEN\"" >&2; exit 2 ;;
+esac
 
 tmp="$(mktemp -d /tmp/scim-load.XXXXXX)"
 pid=""
@@ -59,28 +68,51 @@ hz=$(getconf CLK_TCK)
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
 
+# One run of a scenario: "requests/s p50_ms p99_ms requests non-2xx", or nothing (and the tool's
+# output on stderr) if it gave no figures.
+measure() {
+  local scenario=$1 run=$2 out
+  if [ "$LOADGEN" = wrk ]; then
+    out=$(SCIM_RUN=$run wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
+    if ! echo "$out" | grep -q "Requests/sec"; then echo "$out" >&2; return; fi
+    echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+      "$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)" \
+      "$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)" \
+      "$(echo "$out" | awk '/requests in/ {print $1}')" \
+      "$(echo "$out" | awk '/Non-2xx/ {n=$5} END {print n+0}')"
+  else
+    if ! out=$("$BUILD/bench/scim_loadgen" --url "$url" --scenario "$scenario" --run "$run" \
+                 --connections $CONNS --seconds "$SECS" --token "$SCIM_TOKEN" --users "$USERS" \
+                 --members "$MEMBERS"); then
+      echo "$out" >&2; return
+    fi
+    echo "$out" | awk '{v[$1] = $2} END {print v["requests_per_second"], v["p50_ms"], v["p99_ms"],
+                                             v["requests"], v["non_2xx"]}'
+  fi
+}
+
 hello_rps=""
+echo "load generator: $LOADGEN, $CONNS connections, ${SECS}s per run, $RUNS runs per scenario"
 printf '%-34s %12s %8s %9s %9s %12s %10s\n' "scenario" "req/s" "of hello" "p50 ms" "p99 ms" \
   "cpu us/req" "errors"
 for scenario in ${SCENARIOS:-healthz get_user filter_user post_user patch_user add_member}; do
   rps=(); p50=(); p99=(); cpu=(); errs=0
   for run in $(seq 1 "$RUNS"); do
     before=$(cpu_ticks)
-    out=$(SCIM_RUN=$run wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
-    if ! echo "$out" | grep -q "Requests/sec"; then
-      echo "wrk gave no figures for $scenario:" >&2; echo "$out" >&2; continue
-    fi
+    fig=$(measure "$scenario" "$run")
+    if [ -z "$fig" ]; then echo "$LOADGEN gave no figures for $scenario" >&2; continue; fi
     after=$(cpu_ticks)
-    n=$(echo "$out" | awk '/requests in/ {print $1}')
+    read -r r50 r99 n e <<<"$(echo "$fig" | cut -d' ' -f2-)"
+    rps+=("$(echo "$fig" | cut -d' ' -f1)")
+    p50+=("$r50")
+    p99+=("$r99")
     cpu+=("$(awk -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN {print 1e6 * t / hz / n}')")
-    rps+=("$(echo "$out" | awk '/Requests\/sec/ {print $2}')")
-    p50+=("$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)")
-    p99+=("$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)")
-    e=$(echo "$out" | awk '/Non-2xx/ {print $5}'); errs=$((errs + ${e:-0}))
+    errs=$((errs + ${e:-0}))
   done
+  [ "${#rps[@]}" -gt 0 ] || continue
   r=$(printf '%s\n' "${rps[@]}" | median)
   [ "$scenario" = healthz ] && hello_rps="$r"
-  ratio=$(awk -v a="$r" -v b="$hello_rps" 'BEGIN {printf "%.0f%%", 100*a/b}')
+  ratio=$(awk -v a="$r" -v b="$hello_rps" 'BEGIN {if (b > 0) printf "%.0f%%", 100*a/b; else print "-"}')
   printf '%-34s %12.0f %8s %9.2f %9.2f %12.1f %10s\n' "$scenario" "$r" "$ratio" \
     "$(printf '%s\n' "${p50[@]}" | median)" "$(printf '%s\n' "${p99[@]}" | median)" \
     "$(printf '%s\n' "${cpu[@]}" | median)" "$errs"

@@ -339,7 +339,15 @@ private:
 
     Stream stream_;
     server::impl& owner_;
-    beast::flat_buffer buffer_;
+    // Beast reads max(512, free capacity) bytes at a time, and every request empties the
+    // buffer, so it never grows by itself: a request over 512 bytes (most SCIM writes, with
+    // their bearer token) would cost two reads from the socket each time. Room for a typical
+    // request makes it one.
+    beast::flat_buffer buffer_ = [] {
+        beast::flat_buffer b;
+        b.reserve(4096);
+        return b;
+    }();
     std::optional<http::request_parser<http::string_body>> parser_;
     http::response<http::string_body> res_;
     std::array<char, 4096> discard_{};
