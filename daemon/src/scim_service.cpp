@@ -968,10 +968,13 @@ struct scim_service::impl {
                       json expect, std::function<void()> retry) {
         if (auto refused = managed_elsewhere(who, scim::user_type(), id, current))
             return respond(std::move(*refused));
-        if (const auto* other = model().user_by_name(r.user_name);
-            other != nullptr && other != &current)
-            return respond(user_taken(r.user_name));
-        if (!r.external_id.empty()) {
+        // A name the user already holds needs no lookup (most PATCHes keep both): the index
+        // maps it to this user. These lookups miss the cache on a big directory, under cmd_mu.
+        if (r.user_name != current.user_name)
+            if (const auto* other = model().user_by_name(r.user_name);
+                other != nullptr && other != &current)
+                return respond(user_taken(r.user_name));
+        if (!r.external_id.empty() && r.external_id != current.external_id) {
             const auto* other = model().user_by_external_id(model().owner(current), r.external_id);
             if (other != nullptr && other != &current)
                 return respond(external_id_taken(scim::user_type(), r.external_id));

@@ -299,11 +299,16 @@ el::result<void> directory::apply_user(const el::event& e, user_fact f) {
     }
     auto [it, created] = users_.try_emplace(id);
     user_state& u = it->second;
+    // Most replacements (a PATCH of `active`, a department) keep the userName and externalId:
+    // their index entries stay, which spares four lookups that miss the cache on a big
+    // directory.
+    const bool reindex =
+        created || u.user_name != f.user_name || u.external_id != f.external_id;
     if (created) {
         u.created = e.time;
         u.owner = intern_owner(e.actor);
         u.local = e.source == "admin";
-    } else {
+    } else if (reindex) {
         unindex_user(id, u);
     }
     u.json = std::move(f.resource);
@@ -312,7 +317,7 @@ el::result<void> directory::apply_user(const el::event& e, user_fact f) {
     u.last_modified = e.time;
     ++u.version;
     if (f.password_given) u.password_hash = std::move(f.password_hash);
-    index_user(id, u);
+    if (reindex) index_user(id, u);
     return {};
 }
 

@@ -75,6 +75,34 @@ TEST_CASE("a rename moves the userName index and bumps the version", "[model][di
     REQUIRE(d.user("u1")->created < d.user("u1")->last_modified);
 }
 
+TEST_CASE("a replace that keeps userName and externalId keeps both indexed; changing either "
+          "moves it",
+          "[model][directory]") {
+    directory d;
+    auto replaced = [](json resource) {
+        resource["id"] = "u1";
+        return ev("UserReplaced", "User/u1", {{"id", "u1"}, {"resource", resource}});
+    };
+    apply_all(d, {user_created("u1", "Name", "e1"),
+                  replaced({{"userName", "Name"}, {"externalId", "e1"}, {"active", false}})});
+    REQUIRE(d.user_by_name("name") == d.user("u1"));
+    REQUIRE(d.user_by_external_id("e1") == d.user("u1"));
+    REQUIRE(d.user("u1")->version == 2);
+
+    apply_all(d, {replaced({{"userName", "NAME"}, {"externalId", "e1"}})});  // case only
+    REQUIRE(d.user("u1")->user_name == "NAME");
+    REQUIRE(d.user_by_name("Name") == d.user("u1"));
+
+    apply_all(d, {replaced({{"userName", "NAME"}, {"externalId", "e2"}})});
+    REQUIRE(d.user_by_external_id("e1") == nullptr);
+    REQUIRE(d.user_by_external_id("e2") == d.user("u1"));
+
+    apply_all(d, {replaced({{"userName", "NAME"}})});
+    REQUIRE(d.user_by_external_id("e2") == nullptr);
+    REQUIRE(d.user_by_name("name") == d.user("u1"));
+    REQUIRE(d.user("u1")->version == 5);
+}
+
 TEST_CASE("membership is kept in both directions and deltas apply member by member",
           "[model][directory]") {
     directory d;
