@@ -74,7 +74,8 @@ measure() {
   local scenario=$1 run=$2 out
   if [ "$LOADGEN" = wrk ]; then
     out=$(SCIM_RUN=$run wrk -t2 -c$CONNS -d"${SECS}s" --latency -s "bench/wrk/$scenario.lua" "$url")
-    if ! echo "$out" | grep -q "Requests/sec"; then echo "$out" >&2; return; fi
+    # (grep reads a here-string: `echo | grep -q` can fail under pipefail when grep exits first)
+    if ! grep -q "Requests/sec" <<<"$out"; then echo "$out" >&2; return; fi
     echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
       "$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)" \
       "$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)" \
