@@ -68,8 +68,9 @@ hz=$(getconf CLK_TCK)
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
 
-# One run of a scenario: "requests/s p50_ms p99_ms requests non-2xx", or nothing (and the tool's
-# output on stderr) if it gave no figures.
+# One run of a scenario: "requests/s p50_ms p99_ms requests errors" (errors: non-2xx answers,
+# and with scim_loadgen also failed and closed connections), or nothing (and the tool's output
+# on stderr) if it gave no figures.
 measure() {
   local scenario=$1 run=$2 out
   if [ "$LOADGEN" = wrk ]; then
@@ -87,8 +88,10 @@ measure() {
                  --members "$MEMBERS"); then
       echo "$out" >&2; return
     fi
+    # Transport errors and connections the server closed count as errors too.
     echo "$out" | awk '{v[$1] = $2} END {print v["requests_per_second"], v["p50_ms"], v["p99_ms"],
-                                             v["requests"], v["non_2xx"]}'
+                                             v["requests"],
+                                             v["non_2xx"] + v["errors"] + v["connections_closed"]}'
   fi
 }
 

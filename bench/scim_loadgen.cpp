@@ -6,13 +6,14 @@
 // Each connection sends one request, waits for the whole answer, and sends the next (as wrk
 // does); requests/s counts the answers completed within the run, latency runs from the first
 // byte written to the last byte read. It makes the same requests as the wrk scripts in
-// bench/wrk/ (the scenarios below), but builds each one in a few hundred nanoseconds of C++
-// instead of a Lua call and wrk's request formatter: on a two-core machine the load generator
-// shares the cores with the daemon, and what it spends is taken from the figures (see
-// bench/README.md, "Load generator"). Answers are parsed by Beast's response parser.
+// bench/wrk/ (the scenarios below) without a Lua call per request: on a two-core machine the
+// load generator shares the cores with the daemon, and what it spends is taken from the
+// figures. It costs 11-16 us of CPU per request against wrk's 14-18, mostly the kernel's
+// (bench/README.md, scim_load, 2026-12-05 later). Answers are parsed by Beast's parser.
 //
 // Prints one "name value" pair per line: requests, seconds, requests_per_second, p50_ms,
-// p90_ms, p99_ms, p999_ms, max_ms, non_2xx, errors. The first non-2xx answer goes to stderr.
+// p90_ms, p99_ms, p999_ms, max_ms, non_2xx, errors, connections_closed (by the server, which
+// leaves fewer connections for the rest of the run). The first non-2xx answer goes to stderr.
 
 #include <algorithm>
 #include <atomic>
@@ -160,6 +161,7 @@ struct tally {
     std::vector<std::uint32_t> latency_us;
     std::uint64_t non_2xx = 0;
     std::uint64_t errors = 0;
+    std::uint64_t closed = 0;  // connections the server closed: the run went on with fewer
 };
 
 std::once_flag first_failure;
@@ -225,7 +227,10 @@ private:
                              res.body().c_str());
             });
         }
-        if (!res.keep_alive()) return;  // the server closed it; wrk would reconnect, we stop
+        if (!res.keep_alive()) {
+            ++tally_.closed;  // reported: the rest of the run had one connection fewer
+            return;
+        }
         send();
     }
 
@@ -346,6 +351,7 @@ int main(int argc, char** argv) {
         all.latency_us.insert(all.latency_us.end(), t.latency_us.begin(), t.latency_us.end());
         all.non_2xx += t.non_2xx;
         all.errors += t.errors;
+        all.closed += t.closed;
     }
     std::sort(all.latency_us.begin(), all.latency_us.end());
     const auto n = all.latency_us.size();
@@ -359,5 +365,6 @@ int main(int argc, char** argv) {
     std::printf("max_ms %.3f\n", n == 0 ? 0.0 : all.latency_us.back() / 1000.0);
     std::printf("non_2xx %llu\n", static_cast<unsigned long long>(all.non_2xx));
     std::printf("errors %llu\n", static_cast<unsigned long long>(all.errors));
+    std::printf("connections_closed %llu\n", static_cast<unsigned long long>(all.closed));
     return n == 0 ? 1 : 0;
 }
