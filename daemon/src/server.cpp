@@ -340,9 +340,9 @@ private:
     Stream stream_;
     server::impl& owner_;
     // Beast reads max(512, free capacity) bytes at a time, and every request empties the
-    // buffer, so it never grows by itself: a request over 512 bytes (most SCIM writes, with
-    // their bearer token) would cost two reads from the socket each time. Room for a typical
-    // request makes it one.
+    // buffer, so it never grows by itself: a request over 512 bytes (an identity provider's
+    // user with a few attributes, plus headers and bearer token) would take several reads from
+    // the socket every time. Room for a typical request makes it one.
     beast::flat_buffer buffer_ = [] {
         beast::flat_buffer b;
         b.reserve(4096);
