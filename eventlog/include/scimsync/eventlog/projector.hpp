@@ -90,13 +90,13 @@ struct runner_options {
     // While following the log, take a snapshot after at least this many applied events; a
     // start-up replay of at least this many ends with one. Both also wait for snapshot_growth.
     std::uint64_t snapshot_every_events = 50'000;
-    // ... and after at least this share of the projector's state_size() in events. Writing a
-    // snapshot takes time in proportion to the state (a million users: 5-15 s of a core,
-    // half a gigabyte written, and a copy-on-write fault for every page the daemon changes
-    // meanwhile), so the interval grows with the state and the cost per event stays flat; a
-    // start-up then loads the snapshot and replays at most this share of the state again.
-    // 1.0: a snapshot once as many events arrived as the state has entries (Redis rewrites
-    // its append-only file on the same rule by default).
+    // A snapshot also waits until the events since the last one reach this share of the
+    // projector's state_size(). Writing a snapshot takes time in proportion to the state (a
+    // million users: 5-15 s of a core, half a gigabyte written, and a copy-on-write fault for
+    // every page the daemon changes meanwhile), so the interval grows with the state and the
+    // cost per event stays flat; a start-up then loads the snapshot and replays at most this
+    // share of the state again. 1.0: a snapshot once as many events arrived as the state has
+    // entries (Redis rewrites its append-only file on the same rule by default).
     double snapshot_growth = 1.0;
     // On: snapshots (periodic, and the one ending a long start-up replay) are written by a
     // forked child from its copy-on-write image of the state, so the runner keeps applying
