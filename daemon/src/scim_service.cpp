@@ -297,6 +297,10 @@ public:
         std::shared_lock lk(mu_);
         return inner_.snapshot();
     }
+    bool write_snapshot(const std::function<void(std::string_view)>& out) const override {
+        std::shared_lock lk(mu_);  // as in snapshot()
+        return inner_.write_snapshot(out);
+    }
     el::result<void> restore(std::string_view body, el::seq_no at) override {
         std::unique_lock lk(mu_);
         auto r = inner_.restore(body, at);

@@ -7,6 +7,26 @@
 namespace scimsync::eventlog {
 
 std::string format_time(utc_time t) {
+    // Years 0-9999 by calendar arithmetic and digits written in place: snapshots format two
+    // times per resource, and gmtime_r with snprintf cost more than the rest of the line.
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    const std::chrono::year_month_day ymd{day};
+    const int year = int(ymd.year());
+    if (year >= 0 && year <= 9999) {
+        std::string out = "0000-00-00T00:00:00.000000Z";
+        auto put = [&](std::size_t at, std::size_t width, std::uint64_t v) {
+            for (std::size_t i = width; i-- > 0; v /= 10) out[at + i] = char('0' + v % 10);
+        };
+        const auto us = std::uint64_t((t - day).count());  // within the day
+        put(0, 4, std::uint64_t(year));
+        put(5, 2, unsigned(ymd.month()));
+        put(8, 2, unsigned(ymd.day()));
+        put(11, 2, us / 3'600'000'000);
+        put(14, 2, us / 60'000'000 % 60);
+        put(17, 2, us / 1'000'000 % 60);
+        put(20, 6, us % 1'000'000);
+        return out;
+    }
     const auto us = t.time_since_epoch().count();
     std::time_t secs = std::time_t(us / 1'000'000);
     long frac = long(us % 1'000'000);

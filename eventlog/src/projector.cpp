@@ -147,8 +147,6 @@ bool projector_runner::snapshot_due(std::uint64_t events) const {
 result<void> projector_runner::take_snapshot_locked() {
     since_snapshot_ = 0;
     if (!options_.snapshots) return {};
-    auto body = projector_.snapshot();
-    if (!body) return {};
     const seq_no at = projector_.checkpoint();
     if (at.value == 0) return {};
     // Nothing applied since the newest snapshot (e.g. a clean stop right after start-up).
@@ -157,7 +155,7 @@ result<void> projector_runner::take_snapshot_locked() {
         return {};
     auto head = log_.chain_head_at(at);
     if (!head) return std::unexpected(head.error());
-    auto w = options_.snapshots->write(projector_, at, *head, *body, system_utc_now());
+    auto w = options_.snapshots->write(projector_, at, *head, system_utc_now());
     if (!w) return std::unexpected(w.error());
     return {};
 }
@@ -201,10 +199,8 @@ result<bool> projector_runner::start_background_snapshot_locked() {
         // may run is bounded by snapshot_cpu_share.
         std::string why;
         try {
-            if (auto body = projector_.snapshot()) {
-                auto w = options_.snapshots->write(projector_, at, *head, *body, system_utc_now());
-                if (!w) why = w.error().message;
-            }
+            auto w = options_.snapshots->write(projector_, at, *head, system_utc_now());
+            if (!w) why = w.error().message;
         } catch (const std::exception& ex) {
             why = ex.what();
         }

@@ -241,9 +241,8 @@ std::optional<expectation> read_expect(const std::optional<json>& ex) {
 }
 
 // Why a resource's current version (0: none) does not meet the expectation.
-directory::void_verdict version_mismatch(const expectation& x, bool creating,
-                                         std::uint64_t current, const std::string& what,
-                                         bool previous_voided) {
+directory::void_verdict version_mismatch(const expectation& x, bool creating, std::uint64_t current,
+                                         const std::string& what, bool previous_voided) {
     using kind = directory::void_kind;
     if (!x.present) return {};
     if (x.with_previous && previous_voided)
@@ -302,8 +301,7 @@ el::result<void> directory::apply_user(const el::event& e, user_fact f) {
     // Most replacements (a PATCH of `active`, a department) keep the userName and externalId:
     // their index entries stay, which spares four lookups that miss the cache on a big
     // directory.
-    const bool reindex =
-        created || u.user_name != f.user_name || u.external_id != f.external_id;
+    const bool reindex = created || u.user_name != f.user_name || u.external_id != f.external_id;
     if (created) {
         u.created = e.time;
         u.owner = intern_owner(e.actor);
@@ -329,14 +327,14 @@ std::uint32_t directory::intern_owner(const std::string& actor) {
 
 el::result<void> directory::apply_group(const el::event& e, const json& data) {
     const std::string id = data["id"];
-    const auto x = read_expect(data.contains("expect") ? std::optional<json>(data["expect"])
-                                                       : std::nullopt);
+    const auto x =
+        read_expect(data.contains("expect") ? std::optional<json>(data["expect"]) : std::nullopt);
     if (!x) return malformed(e, "expect is not an object with an unsigned version");
     if (x->present) {
         const auto* current = group(id);
-        void_verdict why = version_mismatch(*x, e.type == names::group_created,
-                                            current ? current->version : 0, "Group " + id,
-                                            previous_voided_);
+        void_verdict why =
+            version_mismatch(*x, e.type == names::group_created, current ? current->version : 0,
+                             "Group " + id, previous_voided_);
         const auto res = data.find("resource");
         if (why.kind == void_kind::none && res != data.end() && res->is_object()) {
             const std::string name = string_at(*res, "displayName");
@@ -346,8 +344,8 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
                 why = {void_kind::taken, "displayName \"" + name + "\" is already taken"};
             else if (const auto* o = ext.empty() ? nullptr : group_by_external_id(client, ext);
                      o != nullptr && o != current)
-                why = {void_kind::taken,
-                       "externalId \"" + ext + "\" is already used by another Group of this client"};
+                why = {void_kind::taken, "externalId \"" + ext +
+                                             "\" is already used by another Group of this client"};
         }
         if (why.kind != void_kind::none) {
             last_void_ = std::move(why);
@@ -424,8 +422,8 @@ el::result<void> directory::apply_group(const el::event& e, const json& data) {
 }
 
 namespace {
-void unindex_external(string_multi_index& index,
-                      const std::string& external_id, const std::string& id) {
+void unindex_external(string_multi_index& index, const std::string& external_id,
+                      const std::string& id) {
     if (external_id.empty()) return;
     auto [first, last] = index.equal_range(external_id);
     for (auto it = first; it != last; ++it) {
@@ -558,8 +556,7 @@ const group_state* directory::group_by_external_id(std::string_view client,
     return nullptr;
 }
 
-const member_map* directory::members(
-    std::string_view group_id) const {
+const member_map* directory::members(std::string_view group_id) const {
     return find_ptr(members_, group_id);
 }
 
@@ -650,39 +647,49 @@ void append_resource_line(std::string& out, std::string_view kind, std::string_v
 // {"provisioning_enabled":…}), written and read one line at a time: no document-sized tree, so
 // a million users cost one pass and no memory spike. Users, groups and member lists are
 // written as text (append_resource_line); the unit tests check every line is canonical JSON.
-std::string directory::serialize() const {
-    std::string out;
-    out.reserve(users_.size() * 512 + groups_.size() * 256);
+void directory::serialize_to(const std::function<void(std::string_view)>& out) const {
+    std::string line;
+    line.reserve(4096);
+    auto emit = [&] {
+        out(line);
+        line.clear();
+    };
     for (const auto& [id, u] : users_) {
         const auto l = ldap_owned_.find(id);
-        append_resource_line(out, "user", id, u, owner(u), &u.password_hash,
+        append_resource_line(line, "user", id, u, owner(u), &u.password_hash,
                              l == ldap_owned_.end() ? std::string() : json(l->second).dump());
+        emit();
     }
     for (const auto& [id, g] : groups_) {
-        append_resource_line(out, "group", id, g, owner(g), nullptr, {});
+        append_resource_line(line, "group", id, g, owner(g), nullptr, {});
+        emit();
         // Members in chunks, so one huge group is not one huge line.
         auto m = members_.find(id);
         if (m == members_.end()) continue;
         std::size_t in_chunk = 0;
         for (const auto& [member, type] : m->second) {
             if (in_chunk == 0) {
-                out += "{\"members\":{\"group\":";
-                json_text::append_quoted(out, id);
-                out += ",\"list\":[";
+                line += "{\"members\":{\"group\":";
+                json_text::append_quoted(line, id);
+                line += ",\"list\":[";
             } else {
-                out += ',';
+                line += ',';
             }
-            out += '[';
-            json_text::append_quoted(out, member);
-            out += ',';
-            json_text::append_quoted(out, type);
-            out += ']';
+            line += '[';
+            json_text::append_quoted(line, member);
+            line += ',';
+            json_text::append_quoted(line, type);
+            line += ']';
             if (++in_chunk == 10'000) {
-                out += "]}}\n";
+                line += "]}}\n";
+                emit();
                 in_chunk = 0;
             }
         }
-        if (in_chunk != 0) out += "]}}\n";
+        if (in_chunk != 0) {
+            line += "]}}\n";
+            emit();
+        }
     }
     for (const auto& [id, t] : tokens_) {
         json j{{"id", id},
@@ -692,12 +699,23 @@ std::string directory::serialize() const {
                {"revoked", t.revoked},
                {"scope", t.scope}};
         j["expires"] = t.expires ? json(el::format_time(*t.expires)) : json(nullptr);
-        out += json{{"token", std::move(j)}}.dump() + "\n";
+        line = json{{"token", std::move(j)}}.dump() + "\n";
+        emit();
     }
-    out += json{{"access", access_.to_json()}}.dump() + "\n";
-    if (previous_voided_) out += json{{"previous_voided", true}}.dump() + "\n";
-    out += json{{"provisioning_enabled", provisioning_enabled_}}.dump() + "\n";
-    return out;
+    line = json{{"access", access_.to_json()}}.dump() + "\n";
+    emit();
+    if (previous_voided_) {
+        line = json{{"previous_voided", true}}.dump() + "\n";
+        emit();
+    }
+    line = json{{"provisioning_enabled", provisioning_enabled_}}.dump() + "\n";
+    emit();
+}
+
+std::string directory::serialize() const {
+    std::string text;
+    serialize_to([&](std::string_view line) { text.append(line); });
+    return text;
 }
 
 el::result<directory> directory::deserialize(std::string_view text) {
@@ -800,9 +818,8 @@ void directory::reserve_headroom(std::size_t users, std::size_t groups) {
 bool directory::operator==(const directory& o) const {
     if (users_.size() != o.users_.size() || groups_.size() != o.groups_.size() ||
         provisioning_enabled_ != o.provisioning_enabled_ || members_ != o.members_ ||
-        previous_voided_ != o.previous_voided_ ||
-        ldap_owned_ != o.ldap_owned_ || tokens_.size() != o.tokens_.size() ||
-        !(access_ == o.access_))
+        previous_voided_ != o.previous_voided_ || ldap_owned_ != o.ldap_owned_ ||
+        tokens_.size() != o.tokens_.size() || !(access_ == o.access_))
         return false;
     for (const auto& [id, u] : users_) {
         auto it = o.users_.find(id);

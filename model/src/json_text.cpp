@@ -1,6 +1,8 @@
 #include "scimsync/model/json_text.hpp"
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace scimsync::model::json_text {
 
@@ -253,47 +255,77 @@ std::optional<std::string> string_value(std::string_view token) {
     return out;
 }
 
+namespace {
+
+// How many bytes each byte grows by when dump() escapes it: 1 for the two-character escapes,
+// 5 for the other control characters (\u00XX), 0 for the rest.
+constexpr std::array<std::uint8_t, 256> escape_growth = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[std::size_t(c)] = 5;
+    for (const unsigned char c : {'"', '\\', '\b', '\f', '\n', '\r', '\t'}) t[c] = 1;
+    return t;
+}();
+
+}  // namespace
+
 void append_quoted(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out.push_back('"');
-    // Characters that need no escape are copied in runs, not one push_back at a time: a
-    // snapshot writes every stored resource through here (as a string inside its line).
-    std::size_t run = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(s.data() + run, i - run);
-        run = i + 1;
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                out += "\\u00";
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 0xf]);
+    // Sized first, then written in place: a snapshot quotes every stored resource through
+    // here, and a resource's text has dozens of quotes, each of which would otherwise be an
+    // append of its own.
+    std::size_t grows = 0;
+    for (const char c : s) grows += escape_growth[static_cast<unsigned char>(c)];
+    const std::size_t at = out.size();
+    // resize, not resize_and_overwrite: when GCC 12's reallocates, it hands the operation
+    // the new capacity (up to twice the old) instead of the size asked for.
+    out.resize(at + s.size() + grows + 2);
+    {
+        char* p = out.data() + at;
+        *p++ = '"';
+        if (grows == 0) {
+            std::memcpy(p, s.data(), s.size());
+            p += s.size();
+        } else {
+            static constexpr char hex[] = "0123456789abcdef";
+            for (const char ch : s) {
+                const auto c = static_cast<unsigned char>(ch);
+                if (escape_growth[c] == 0) {
+                    *p++ = ch;
+                    continue;
+                }
+                *p++ = '\\';
+                switch (c) {
+                    case '"':
+                        *p++ = '"';
+                        break;
+                    case '\\':
+                        *p++ = '\\';
+                        break;
+                    case '\b':
+                        *p++ = 'b';
+                        break;
+                    case '\f':
+                        *p++ = 'f';
+                        break;
+                    case '\n':
+                        *p++ = 'n';
+                        break;
+                    case '\r':
+                        *p++ = 'r';
+                        break;
+                    case '\t':
+                        *p++ = 't';
+                        break;
+                    default:
+                        *p++ = 'u';
+                        *p++ = '0';
+                        *p++ = '0';
+                        *p++ = hex[c >> 4];
+                        *p++ = hex[c & 0xf];
+                }
+            }
         }
+        *p = '"';
     }
-    out.append(s.data() + run, s.size() - run);
-    out.push_back('"');
 }
 
 std::string with_member(std::string_view object, std::string_view key,

@@ -263,7 +263,7 @@ TEST_CASE("a snapshot of another schema version or with a damaged body is skippe
     }
     SECTION("body damaged") {
         const auto file = opt.snapshots->list("counter").front().file;
-        flip_byte(file, fs::file_size(file) - 40);
+        flip_byte(file, fs::file_size(file) - 41);  // the body's last byte
         counting_projector p;
         el::projector_runner r(*log, p, opt);
         REQUIRE(r.run_once().has_value());

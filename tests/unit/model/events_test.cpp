@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
+#include <vector>
 
 #include "scimsync/eventlog/event_json.hpp"
 #include "scimsync/eventlog/file_log.hpp"
@@ -129,4 +132,49 @@ TEST_CASE("event times print and parse as RFC 3339 UTC with microseconds", "[mod
     REQUIRE(el::parse_time("2026-11-18")->time_since_epoch().count() % 86'400'000'000 == 0);
     REQUIRE_FALSE(el::parse_time("2026-11-18T11:06:40").has_value());  // no zone
     REQUIRE_FALSE(el::parse_time("yesterday").has_value());
+}
+
+TEST_CASE("event times print as gmtime does, before 1970, on leap days and at day ends",
+          "[model][events]") {
+    auto reference = [](el::utc_time t) {
+        const auto us = t.time_since_epoch().count();
+        std::time_t secs = std::time_t(us / 1'000'000);
+        long frac = long(us % 1'000'000);
+        if (frac < 0) {
+            frac += 1'000'000;
+            --secs;
+        }
+        std::tm tm{};
+        ::gmtime_r(&secs, &tm);
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        return std::string(buf);
+    };
+    const std::int64_t day = 86'400'000'000;
+    std::vector<std::int64_t> at = {0,
+                                    -1,
+                                    1,
+                                    day - 1,
+                                    day,
+                                    -day,
+                                    -day - 1,
+                                    951'782'400'000'000,       // 2000-02-29
+                                    4'107'542'399'999'999,     // 2100-02-28T23:59:59.999999
+                                    253'402'300'799'999'999,   // 9999-12-31T23:59:59.999999
+                                    -62'167'219'200'000'000};  // 0000-01-01
+    std::uint64_t x = 0x9e3779b97f4a7c15;
+    for (int i = 0; i < 2000; ++i) {  // spread over years 1 to 9999
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        at.push_back(std::int64_t(x % 315'537'897'600'000'000) - 62'135'596'800'000'000);
+    }
+    for (const std::int64_t us : at) {
+        const el::utc_time t{std::chrono::microseconds(us)};
+        INFO(us);
+        REQUIRE(el::format_time(t) == reference(t));
+    }
+    REQUIRE(el::format_time(el::utc_time{std::chrono::microseconds(-62'167'219'200'000'001)}) ==
+            "-001-12-31T23:59:59.999999Z");
 }

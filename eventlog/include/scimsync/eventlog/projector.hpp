@@ -44,6 +44,16 @@ public:
     virtual std::uint64_t state_size() const { return 0; }
     // Serialises the state as of checkpoint(). Projectors without snapshots return nullopt.
     virtual std::optional<std::string> snapshot() const { return std::nullopt; }
+    // Serialises the state as of checkpoint() through `out`, piece by piece, in order; false
+    // for a projector without snapshots. The snapshot store hashes and writes each piece as
+    // it comes, so a large state never exists twice in memory as one string. The default
+    // hands over snapshot() whole; a projector with a large state writes pieces instead.
+    virtual bool write_snapshot(const std::function<void(std::string_view)>& out) const {
+        auto body = snapshot();
+        if (!body) return false;
+        out(*body);
+        return true;
+    }
     // Replaces the state with a snapshot body taken at `at`.
     virtual result<void> restore(std::string_view body, seq_no at) {
         (void)body;
@@ -74,8 +84,9 @@ struct snapshot_info {
 class snapshot_store {
 public:
     explicit snapshot_store(std::filesystem::path dir, std::size_t keep = 3);
-    result<snapshot_info> write(const projector& p, seq_no at, const digest& chain_head,
-                                std::string_view body, utc_time now) const;
+    // Writes p's snapshot (projector::write_snapshot) as of `at`; nullopt when p takes none.
+    result<std::optional<snapshot_info>> write(const projector& p, seq_no at,
+                                               const digest& chain_head, utc_time now) const;
     // Newest first; unreadable or damaged files are skipped (and reported through `notice`).
     std::vector<snapshot_info> list(const std::string& projector) const;
     result<std::string> read_body(const snapshot_info& info) const;

@@ -19,6 +19,7 @@
 // Thread-safety: none; the owner serialises access.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -162,7 +163,10 @@ public:
     // Grants and devices (access.hpp).
     const access_state& access() const { return access_; }
 
-    // Snapshots (eventlog::projector): the whole state as JSON text, and back.
+    // Snapshots (eventlog::projector): the whole state as JSON text, and back. serialize_to
+    // hands the text to `out` a line at a time (the line's buffer is reused, so `out` must
+    // copy what it keeps); serialize() gathers it into one string.
+    void serialize_to(const std::function<void(std::string_view)>& out) const;
     std::string serialize() const;
     static eventlog::result<directory> deserialize(std::string_view text);
 

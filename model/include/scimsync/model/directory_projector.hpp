@@ -20,6 +20,10 @@ public:
     }
     std::uint64_t state_size() const override { return dir_.entry_count(); }
     std::optional<std::string> snapshot() const override { return dir_.serialize(); }
+    bool write_snapshot(const std::function<void(std::string_view)>& out) const override {
+        dir_.serialize_to(out);
+        return true;
+    }
     eventlog::result<void> restore(std::string_view body, eventlog::seq_no at) override {
         auto d = directory::deserialize(body);
         if (!d) return std::unexpected(d.error());
