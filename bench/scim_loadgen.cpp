@@ -92,8 +92,9 @@ struct request_maker {
         return std::uniform_int_distribution<std::uint64_t>(0, opt->users - 1)(rng);
     }
 
-    // The whole request, head and body.
-    void make(std::string& out) {
+    // The whole request, head and body. `added`: the connection's own memory, for add_member:
+    // the member its last request added, which its next request removes again.
+    void make(std::string& out, std::optional<std::uint64_t>& added) {
         out.clear();
         std::string target;
         std::string body;
@@ -127,12 +128,22 @@ struct request_maker {
                        R"("Operations":[{"op":"replace","value":{"active":false}}]})";
                 break;
             case scenario::add_member: {
-                const std::uint64_t outside = opt->users - opt->members;
+                // Adds a user who is not a member, then removes that user again with the
+                // connection's next request: the group stays within 64 of its size, and the
+                // users outside it never run out, however many runs there are.
                 method = "PATCH";
                 target = "/scim/v2/Groups/g-big";
-                body = R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],)"
-                       R"("Operations":[{"op":"add","path":"members","value":[{"value":"u-)" +
-                       std::to_string(opt->members + next_index() % outside) + R"("}]}]})";
+                if (added) {
+                    body = R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],)"
+                           R"("Operations":[{"op":"remove","path":"members[value eq \"u-)" +
+                           std::to_string(*added) + R"(\"]"}]})";
+                    added.reset();
+                } else {
+                    added = opt->members + next_index() % (opt->users - opt->members);
+                    body = R"({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],)"
+                           R"("Operations":[{"op":"add","path":"members","value":[{"value":"u-)" +
+                           std::to_string(*added) + R"("}]}]})";
+                }
                 break;
             }
         }
@@ -195,7 +206,7 @@ public:
 
 private:
     void send() {
-        maker_.make(request_);
+        maker_.make(request_, added_);
         sent_ = clock_type::now();
         asio::async_write(socket_, asio::buffer(request_),
                           [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
@@ -246,6 +257,7 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::response_parser<http::string_body>> parser_;
     clock_type::time_point sent_;
+    std::optional<std::uint64_t> added_;  // add_member: the member to remove next
 };
 
 bool parse_url(const std::string& url, options& o) {

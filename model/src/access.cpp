@@ -271,15 +271,13 @@ std::vector<std::string> all_groups_of(const directory& d, std::string_view user
 }
 
 namespace {
-// The groups listing `member` directly, sorted: walks visit them in a fixed order, so the path
-// chosen among equally short ones is the same in every replay.
+// The groups listing `member` directly, sorted (group_set keeps them so): walks visit them in
+// a fixed order, so the path chosen among equally short ones is the same in every replay.
 std::vector<const std::string*> sorted_groups_of(const directory& d, std::string_view member) {
     std::vector<const std::string*> out;
     if (const auto* groups = d.groups_of(member)) {
         out.reserve(groups->size());
         for (const auto& g : *groups) out.push_back(&g);
-        std::sort(out.begin(), out.end(),
-                  [](const std::string* a, const std::string* b) { return *a < *b; });
     }
     return out;
 }

@@ -459,6 +459,24 @@ void directory::unindex_group(const std::string& id, const group_state& g) {
     unindex_external(group_by_external_, g.external_id, id);
 }
 
+bool group_set::contains(std::string_view id) const {
+    return std::binary_search(ids_.begin(), ids_.end(), id, std::less<>());
+}
+
+bool group_set::insert(std::string_view id) {
+    const auto at = std::lower_bound(ids_.begin(), ids_.end(), id, std::less<>());
+    if (at != ids_.end() && *at == id) return false;
+    ids_.emplace(at, id);
+    return true;
+}
+
+bool group_set::erase(std::string_view id) {
+    const auto at = std::lower_bound(ids_.begin(), ids_.end(), id, std::less<>());
+    if (at == ids_.end() || *at != id) return false;
+    ids_.erase(at);
+    return true;
+}
+
 bool directory::member_exists(const member_ref& m) const {
     return m.type == "Group" ? group(m.value) != nullptr : user(m.value) != nullptr;
 }
@@ -560,7 +578,7 @@ const member_map* directory::members(std::string_view group_id) const {
     return find_ptr(members_, group_id);
 }
 
-const std::unordered_set<std::string>* directory::groups_of(std::string_view member_id) const {
+const group_set* directory::groups_of(std::string_view member_id) const {
     return find_ptr(member_of_, member_id);
 }
 

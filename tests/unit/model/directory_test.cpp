@@ -75,9 +75,10 @@ TEST_CASE("a rename moves the userName index and bumps the version", "[model][di
     REQUIRE(d.user("u1")->created < d.user("u1")->last_modified);
 }
 
-TEST_CASE("a replace that keeps userName and externalId keeps both indexed; changing either "
-          "moves it",
-          "[model][directory]") {
+TEST_CASE(
+    "a replace that keeps userName and externalId keeps both indexed; changing either "
+    "moves it",
+    "[model][directory]") {
     directory d;
     auto replaced = [](json resource) {
         resource["id"] = "u1";
@@ -116,6 +117,32 @@ TEST_CASE("membership is kept in both directions and deltas apply member by memb
     REQUIRE(d.groups_of("u1") == nullptr);
     REQUIRE(d.group("g1")->version == 2);
     REQUIRE(d.group_by_name("eng") == d.group("g1"));
+}
+
+TEST_CASE("a member's groups come back in id order whatever order they were joined in, once each",
+          "[model][directory]") {
+    directory d;
+    std::vector<el::event> events{user_created("u1", "a")};
+    for (const char* g : {"g3", "g1", "g4", "g2"}) events.push_back(group_created(g, g));
+    for (const char* g : {"g3", "g1", "g4", "g2", "g1"})
+        events.push_back(
+            members_changed(g, json::array({{{"value", "u1"}, {"type", "User"}}}), json::array()));
+    apply_all(d, events);
+    auto ids = [&] {
+        const auto* groups = d.groups_of("u1");
+        REQUIRE(groups != nullptr);
+        return std::vector<std::string>(groups->begin(), groups->end());
+    };
+    REQUIRE(ids() == std::vector<std::string>{"g1", "g2", "g3", "g4"});
+    apply_all(d, {members_changed("g2", json::array(), json::array({"u1"})),
+                  members_changed("g2", json::array(), json::array({"u1"}))});
+    REQUIRE(ids() == std::vector<std::string>{"g1", "g3", "g4"});
+    REQUIRE(d.groups_of("u1")->count("g2") == 0);
+    REQUIRE(d.groups_of("u1")->count("g3") == 1);
+    apply_all(d, {members_changed("g1", json::array(), json::array({"u1"})),
+                  members_changed("g3", json::array(), json::array({"u1"})),
+                  members_changed("g4", json::array(), json::array({"u1"}))});
+    REQUIRE(d.groups_of("u1") == nullptr);
 }
 
 TEST_CASE("deleting a user removes it from its groups and changes their version",
@@ -211,7 +238,7 @@ TEST_CASE(
         ++lines;
         at = nl + 1;
     }
-    CHECK(member_lines == 2);  // 10,000 and 1
+    CHECK(member_lines == 2);       // 10,000 and 1
     CHECK(lines == 3 + 2 + 2 + 2);  // users, groups, member chunks, access and the switch
     auto back = directory::deserialize(body);
     REQUIRE(back.has_value());
@@ -463,9 +490,10 @@ el::event user_replaced(const std::string& id, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("a create whose userName another user took earlier in the log voids when it carries "
-          "preconditions",
-          "[model][directory][conflict]") {
+TEST_CASE(
+    "a create whose userName another user took earlier in the log voids when it carries "
+    "preconditions",
+    "[model][directory][conflict]") {
     directory d;
     apply_all(d, {user_created("u1", "bjensen")});
     REQUIRE(d.last_void().kind == directory::void_kind::none);
@@ -522,9 +550,10 @@ TEST_CASE("a replace of a user another writer deleted voids instead of bringing 
     REQUIRE(d.user("u1") != nullptr);
 }
 
-TEST_CASE("a group with a taken displayName voids, and added members that no longer exist are "
-          "skipped",
-          "[model][directory][conflict]") {
+TEST_CASE(
+    "a group with a taken displayName voids, and added members that no longer exist are "
+    "skipped",
+    "[model][directory][conflict]") {
     directory d;
     apply_all(d, {group_created("g1", "Staff"), user_created("u1", "a")});
     apply_all(d, {expecting(group_created("g2", "staff"), json::object())});
@@ -555,9 +584,10 @@ TEST_CASE("the events of one append after a void one void with it, across a snap
     // A replace decided against version 1; another writer's change came first.
     apply_all(d, {ev("GroupReplaced", "Group/g1",
                      {{"id", "g1"}, {"resource", {{"id", "g1"}, {"displayName", "Staff 2"}}}})});
-    apply_all(d, {expecting(ev("GroupReplaced", "Group/g1",
-                               {{"id", "g1"}, {"resource", {{"id", "g1"}, {"displayName", "Mine"}}}}),
-                            {{"version", 1}})});
+    apply_all(d,
+              {expecting(ev("GroupReplaced", "Group/g1",
+                            {{"id", "g1"}, {"resource", {{"id", "g1"}, {"displayName", "Mine"}}}}),
+                         {{"version", 1}})});
     REQUIRE(d.last_void().kind == directory::void_kind::stale);
     // A snapshot taken between the two events of that append.
     auto restored = directory::deserialize(d.serialize());
@@ -573,9 +603,10 @@ TEST_CASE("the events of one append after a void one void with it, across a snap
         REQUIRE(x->members("g1")->empty());
     }
     // The next append starts afresh.
-    apply_all(d, {expecting(members_changed("g1", json::array({{{"value", "u1"}, {"type", "User"}}}),
-                                            json::array()),
-                            json::object())});
+    apply_all(d,
+              {expecting(members_changed("g1", json::array({{{"value", "u1"}, {"type", "User"}}}),
+                                         json::array()),
+                         json::object())});
     REQUIRE(d.last_void().kind == directory::void_kind::none);
     REQUIRE(d.members("g1")->size() == 1);
 }
