@@ -129,8 +129,8 @@ struct request_maker {
                 break;
             case scenario::add_member: {
                 // Adds a user who is not a member, then removes that user again with the
-                // connection's next request: the group stays within 64 of its size, and the
-                // users outside it never run out, however many runs there are.
+                // connection's next request: the group grows by at most one member per
+                // connection a run, and the users outside it never run out.
                 method = "PATCH";
                 target = "/scim/v2/Groups/g-big";
                 if (added) {
