@@ -1,7 +1,8 @@
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <iomanip>
+#include <sstream>
 #include <vector>
 
 #include "scimsync/eventlog/event_json.hpp"
@@ -136,20 +137,19 @@ TEST_CASE("event times print and parse as RFC 3339 UTC with microseconds", "[mod
 
 TEST_CASE("event times print as gmtime does, before 1970, on leap days and at day ends",
           "[model][events]") {
+    // gmtime_r, the C library's calendar, printed through a stream.
     auto reference = [](el::utc_time t) {
-        const auto us = t.time_since_epoch().count();
-        std::time_t secs = std::time_t(us / 1'000'000);
-        long frac = long(us % 1'000'000);
-        if (frac < 0) {
-            frac += 1'000'000;
-            --secs;
-        }
+        const std::int64_t us = t.time_since_epoch().count();
+        const std::int64_t floor_secs = us >= 0 ? us / 1'000'000 : -((-us + 999'999) / 1'000'000);
+        const std::time_t secs = std::time_t(floor_secs);
         std::tm tm{};
         ::gmtime_r(&secs, &tm);
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-        return std::string(buf);
+        std::ostringstream out;
+        out << std::setfill('0') << std::setw(4) << tm.tm_year + 1900 << '-' << std::setw(2)
+            << tm.tm_mon + 1 << '-' << std::setw(2) << tm.tm_mday << 'T' << std::setw(2)
+            << tm.tm_hour << ':' << std::setw(2) << tm.tm_min << ':' << std::setw(2) << tm.tm_sec
+            << '.' << std::setw(6) << us - floor_secs * 1'000'000 << 'Z';
+        return out.str();
     };
     const std::int64_t day = 86'400'000'000;
     std::vector<std::int64_t> at = {0,
@@ -175,6 +175,4 @@ TEST_CASE("event times print as gmtime does, before 1970, on leap days and at da
         INFO(us);
         REQUIRE(el::format_time(t) == reference(t));
     }
-    REQUIRE(el::format_time(el::utc_time{std::chrono::microseconds(-62'167'219'200'000'001)}) ==
-            "-001-12-31T23:59:59.999999Z");
 }
