@@ -8,8 +8,10 @@
 #include <mutex>
 #include <sstream>
 
+#include "format.hpp"
 #include "log_fixture.hpp"
 #include "scimsync/eventlog/projector.hpp"
+#include "sha256.hpp"
 
 namespace el = scimsync::eventlog;
 namespace fs = std::filesystem;
@@ -272,6 +274,57 @@ TEST_CASE("a snapshot of another schema version or with a damaged body is skippe
     }
 }
 
+TEST_CASE(
+    "a snapshot is written with its length after the body, and one with the length first is "
+    "still loaded",
+    "[eventlog][projector]") {
+    temp_dir dir;
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, 20)).has_value());
+    el::runner_options opt;
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    std::string body;
+    {
+        counting_projector p;
+        el::projector_runner r(*log, p, opt);
+        REQUIRE(r.run_once().has_value());
+        REQUIRE(r.snapshot_now().has_value());
+        body = *p.snapshot();
+    }
+    const auto file = opt.snapshots->list("counter").front().file;
+    std::string bytes;
+    {
+        std::ifstream in(file, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    // Format 2: header (66 bytes and the name) | body | u64 length | SHA-256.
+    const std::size_t head = 66 + std::string("counter").size();
+    REQUIRE(scimsync::eventlog::format::get_u32(bytes.data() + 8) == 2);
+    REQUIRE(bytes.size() == head + body.size() + 8 + 32);
+    REQUIRE(bytes.substr(head, body.size()) == body);
+    REQUIRE(scimsync::eventlog::format::get_u64(bytes.data() + head + body.size()) == body.size());
+
+    // The same snapshot in format 1: header | u64 length | body | SHA-256.
+    std::string old = bytes.substr(0, head);
+    scimsync::eventlog::format::put_u32(old.data() + 8, 1);
+    char len[8];
+    scimsync::eventlog::format::put_u64(len, body.size());
+    old.append(len, 8);
+    old += body;
+    const el::digest sum = scimsync::eventlog::sha256::of(old);
+    old.append(reinterpret_cast<const char*>(sum.data()), sum.size());
+    {
+        std::ofstream out(file, std::ios::binary | std::ios::trunc);
+        out << old;
+    }
+    counting_projector p;
+    el::projector_runner r(*log, p, opt);
+    REQUIRE(r.run_once().has_value());
+    REQUIRE(p.restored_from.value == 20);
+    REQUIRE(p.seen.empty());
+    REQUIRE(*p.snapshot() == body);
+}
+
 TEST_CASE("events are applied in runs that the projector brackets, closed even when an apply fails",
           "[eventlog][projector]") {
     // Records where each apply fell: inside a run or not, and how long each run was.
@@ -401,8 +454,10 @@ TEST_CASE("a background snapshot is written by a child while the runner keeps ap
     REQUIRE(from_snapshot.per_stream == p.inner.per_stream);
 }
 
-TEST_CASE("after a background snapshot the next one waits so that snapshots stay within their share of a core",
-          "[eventlog][projector]") {
+TEST_CASE(
+    "after a background snapshot the next one waits so that snapshots stay within their share of a "
+    "core",
+    "[eventlog][projector]") {
     temp_dir dir;
     auto log = open_log(log_options(dir.path() / "log"));
     el::runner_options opt;
