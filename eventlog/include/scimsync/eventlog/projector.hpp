@@ -113,14 +113,16 @@ struct runner_options {
     // forked child from its copy-on-write image of the state, so the runner keeps applying
     // events; the pause is the fork itself, milliseconds even at a million users. Off: the
     // runner serialises and writes in place. snapshot_now() always writes in place. With it
-    // on, the projector's snapshot() must only read its own state: the child has no other
-    // threads, so it must not wait for a lock another thread may have held at the fork.
+    // on, the projector's snapshot() and write_snapshot() must only read its own state: the
+    // child has no other threads, so it must not wait for a lock another thread may have
+    // held at the fork.
     bool snapshot_in_background = false;
     // Background snapshots busy at most about this share of one core over time: after a
     // child that took d, the next one starts no sooner than d * (1 / share - 1) after it
-    // ended. Serialising a million users takes 20-40 s of a core; during a bulk import at
-    // thousands of writes per second, "every N events" alone would keep a child writing all
-    // the time on a two-core machine. Start-up replays longer only by what arrived meanwhile.
+    // ended. Writing a million users' snapshot takes a few seconds of a core (2.6 s alone,
+    // 4-5 s next to a loaded daemon, bench/README.md); during a bulk import at thousands of
+    // writes per second, "every N events" alone would keep a child writing much of the time
+    // on a two-core machine. Start-up replays longer only by what arrived meanwhile.
     double snapshot_cpu_share = 0.1;
     const upcaster* upcast = nullptr;
     std::function<void(const std::string&)> notice;
