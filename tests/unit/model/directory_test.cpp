@@ -246,6 +246,33 @@ TEST_CASE(
     CHECK(back->user("u1")->password_hash == "$6$salt$hash\\with\"quotes");
     CHECK(back->user("u2")->local);
     CHECK(back->owner(*back->user("u1")) == "token:" + odd);
+
+    // Resource lines are read as canonical text, anything else through a JSON tree: the same
+    // lines made non-canonical (a space after the first colon) restore the same directory.
+    std::string loose;
+    for (std::size_t at = 0; at < body.size();) {
+        const auto nl = body.find('\n', at);
+        std::string line = body.substr(at, nl + 1 - at);
+        if (line.starts_with("{\"user\":") || line.starts_with("{\"group\":"))
+            line.insert(line.find(':') + 1, " ");
+        loose += line;
+        at = nl + 1;
+    }
+    REQUIRE(loose.size() == body.size() + 5);
+    auto loose_back = directory::deserialize(loose);
+    REQUIRE(loose_back.has_value());
+    REQUIRE(*loose_back == d);
+    for (const directory* r : {&*back, &*loose_back}) {
+        CHECK(r->user_by_name(odd) == r->user("u1"));
+        CHECK(r->user_by_external_id("x\"1") == r->user("u1"));
+        CHECK(r->user_by_name("PLAIN") == r->user("u3"));
+        CHECK(r->group_by_name(odd) == r->group("g1"));
+        CHECK(r->members("g2") != nullptr);
+        CHECK(r->members("g1")->size() == 10'001);
+        CHECK(r->user("u3")->version == d.user("u3")->version);
+        CHECK(r->user("u3")->created == d.user("u3")->created);
+        CHECK(r->user("u3")->json == d.user("u3")->json);
+    }
 }
 
 TEST_CASE(
