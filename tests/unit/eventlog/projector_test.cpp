@@ -96,6 +96,22 @@ struct notice_log {
 
 const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(10); };
 
+// A log in `dir` of `events` sample events, `opt` keeping snapshots beside it, and one snapshot
+// of a counter taken after them all; its body goes to `body` when asked for.
+std::unique_ptr<el::file_log> log_with_one_snapshot(const temp_dir& dir, el::runner_options& opt,
+                                                    std::size_t events,
+                                                    std::string* body = nullptr) {
+    auto log = open_log(log_options(dir.path() / "log"));
+    REQUIRE(log->append(sample_batch(1, events)).has_value());
+    opt.snapshots.emplace(dir.path() / "snapshots");
+    counting_projector p;
+    el::projector_runner r(*log, p, opt);
+    REQUIRE(r.run_once().has_value());
+    REQUIRE(r.snapshot_now().has_value());
+    if (body != nullptr) *body = *p.snapshot();
+    return log;
+}
+
 }  // namespace
 
 TEST_CASE("a projector gets every event after its checkpoint exactly once, in order",
@@ -245,16 +261,8 @@ TEST_CASE("a snapshot from a different history is not loaded", "[eventlog][proje
 TEST_CASE("a snapshot of another schema version or with a damaged body is skipped",
           "[eventlog][projector]") {
     temp_dir dir;
-    auto log = open_log(log_options(dir.path() / "log"));
-    REQUIRE(log->append(sample_batch(1, 20)).has_value());
     el::runner_options opt;
-    opt.snapshots.emplace(dir.path() / "snapshots");
-    {
-        counting_projector p;
-        el::projector_runner r(*log, p, opt);
-        REQUIRE(r.run_once().has_value());
-        REQUIRE(r.snapshot_now().has_value());
-    }
+    auto log = log_with_one_snapshot(dir, opt, 20);
     SECTION("schema version bumped") {
         counting_projector p;
         p.schema = 2;
@@ -279,18 +287,9 @@ TEST_CASE(
     "still loaded",
     "[eventlog][projector]") {
     temp_dir dir;
-    auto log = open_log(log_options(dir.path() / "log"));
-    REQUIRE(log->append(sample_batch(1, 20)).has_value());
     el::runner_options opt;
-    opt.snapshots.emplace(dir.path() / "snapshots");
     std::string body;
-    {
-        counting_projector p;
-        el::projector_runner r(*log, p, opt);
-        REQUIRE(r.run_once().has_value());
-        REQUIRE(r.snapshot_now().has_value());
-        body = *p.snapshot();
-    }
+    auto log = log_with_one_snapshot(dir, opt, 20, &body);
     const auto file = opt.snapshots->list("counter").front().file;
     std::string bytes;
     {
