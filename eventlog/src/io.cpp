@@ -109,19 +109,39 @@ result<void> fsync_dir(const std::filesystem::path& dir) {
 
 result<void> write_atomically(const std::filesystem::path& path, std::string_view content,
                               bool sync) {
+    auto r = write_atomically(
+        path,
+        [&](const file& f) -> result<bool> {
+            if (auto w = f.pwrite_all(content, 0); !w) return std::unexpected(w.error());
+            return true;
+        },
+        sync);
+    if (!r) return std::unexpected(r.error());
+    return {};
+}
+
+result<bool> write_atomically(const std::filesystem::path& path,
+                              const std::function<result<bool>(const file&)>& fill, bool sync) {
     auto tmp = path;
     tmp += ".tmp";
-    std::filesystem::remove(tmp);
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
     auto f = file::open_write(tmp, true);
     if (!f) return std::unexpected(f.error());
-    if (auto r = f->pwrite_all(content, 0); !r) return r;
-    if (sync) {
-        if (auto r = f->datasync(); !r) return r;
+    auto keep = fill(*f);
+    if (keep && *keep && sync) {
+        if (auto r = f->datasync(); !r) keep = std::unexpected(r.error());
     }
     f->close();
+    if (!keep || !*keep) {
+        std::filesystem::remove(tmp, ec);
+        return keep;
+    }
     if (::rename(tmp.c_str(), path.c_str()) != 0) return io_fail("cannot rename onto", path, errno);
-    if (sync) return fsync_dir(path.parent_path());
-    return {};
+    if (sync) {
+        if (auto r = fsync_dir(path.parent_path()); !r) return std::unexpected(r.error());
+    }
+    return true;
 }
 
 }  // namespace scimsync::eventlog::io

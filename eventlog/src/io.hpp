@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -44,5 +45,10 @@ std::string errno_text(int err);
 // Writes `content` to `path` atomically: temp file, fdatasync, rename, directory fsync.
 result<void> write_atomically(const std::filesystem::path& path, std::string_view content,
                               bool sync);
+// The same with the temp file's contents written by `fill`, which answers whether to keep
+// them: false (or an error) removes the temp file and leaves `path` as it was. Answers
+// whether `path` was written.
+result<bool> write_atomically(const std::filesystem::path& path,
+                              const std::function<result<bool>(const file&)>& fill, bool sync);
 
 }  // namespace scimsync::eventlog::io

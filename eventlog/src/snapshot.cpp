@@ -78,9 +78,10 @@ public:
         emit(pending_);
         pending_.clear();
     }
-    void hash_into(digest& d) {
+    // Writes what is pending; the hash of everything written.
+    digest finish() {
         flush();
-        d = hasher_.finish();
+        return hasher_.finish();
     }
     const result<void>& status() const { return status_; }
 
@@ -112,12 +113,6 @@ result<std::optional<snapshot_info>> snapshot_store::write(const projector& p, s
     fs::create_directories(pdir, ec);
     if (ec) return fail(errc::io_error, "cannot create " + pdir.string() + ": " + ec.message());
     const fs::path file = pdir / snapshot_name(at);
-    fs::path tmp = file;
-    tmp += ".tmp";
-    fs::remove(tmp, ec);
-    auto f = io::file::open_write(tmp, true);
-    if (!f) return std::unexpected(f.error());
-
     std::string header(66, '\0');
     std::memcpy(header.data(), snap_magic, 8);
     format::put_u32(header.data() + 8, snap_format);
@@ -127,34 +122,30 @@ result<std::optional<snapshot_info>> snapshot_store::write(const projector& p, s
     format::put_u64(header.data() + 56, std::uint64_t(now.time_since_epoch().count()));
     format::put_u16(header.data() + 64, std::uint16_t(name.size()));
     header += name;
-    chunked_writer out(*f);
-    out.put(header);
-    std::uint64_t body_len = 0;
-    const bool taken = p.write_snapshot([&](std::string_view piece) {
-        body_len += piece.size();
-        out.put(piece);
-    });
-    char len[8];
-    format::put_u64(len, body_len);
-    out.put(std::string_view(len, 8));
-    digest sum{};
-    out.hash_into(sum);
-    auto done = out.status();
-    if (done && taken)
-        done =
-            f->pwrite_all(std::string_view(reinterpret_cast<const char*>(sum.data()), sum.size()),
-                          header.size() + body_len + 8);
-    if (done && taken) done = f->datasync();
-    f->close();
-    if (!done || !taken) {
-        fs::remove(tmp, ec);
-        if (!done) return std::unexpected(done.error());
-        return std::optional<snapshot_info>();
-    }
-    if (::rename(tmp.c_str(), file.c_str()) != 0)
-        return fail(errc::io_error, "cannot rename " + tmp.string() + " onto " + file.string() +
-                                        ": " + io::errno_text(errno));
-    if (auto r = io::fsync_dir(pdir); !r) return std::unexpected(r.error());
+    auto written = io::write_atomically(
+        file,
+        [&](const io::file& f) -> result<bool> {
+            chunked_writer out(f);
+            out.put(header);
+            std::uint64_t body_len = 0;
+            const bool taken = p.write_snapshot([&](std::string_view piece) {
+                body_len += piece.size();
+                out.put(piece);
+            });
+            char len[8];
+            format::put_u64(len, body_len);
+            out.put(std::string_view(len, 8));
+            const digest sum = out.finish();
+            if (!out.status()) return std::unexpected(out.status().error());
+            if (!taken) return false;
+            const std::string_view trailer(reinterpret_cast<const char*>(sum.data()), sum.size());
+            if (auto w = f.pwrite_all(trailer, header.size() + body_len + 8); !w)
+                return std::unexpected(w.error());
+            return true;
+        },
+        true);
+    if (!written) return std::unexpected(written.error());
+    if (!*written) return std::optional<snapshot_info>();
 
     auto all = list(name);
     for (std::size_t i = keep_; i < all.size(); ++i) fs::remove(all[i].file, ec);

@@ -271,15 +271,13 @@ std::vector<std::string> all_groups_of(const directory& d, std::string_view user
 }
 
 namespace {
-// The groups listing `member` directly, sorted (group_set keeps them so): walks visit them in
-// a fixed order, so the path chosen among equally short ones is the same in every replay.
-std::vector<const std::string*> sorted_groups_of(const directory& d, std::string_view member) {
-    std::vector<const std::string*> out;
-    if (const auto* groups = d.groups_of(member)) {
-        out.reserve(groups->size());
-        for (const auto& g : *groups) out.push_back(&g);
-    }
-    return out;
+// The groups listing `member` directly, in id order (group_set keeps them so): walks visit
+// them in a fixed order, so the path chosen among equally short ones is the same in every
+// replay.
+const group_set& sorted_groups_of(const directory& d, std::string_view member) {
+    static const group_set none;
+    const auto* groups = d.groups_of(member);
+    return groups != nullptr ? *groups : none;
 }
 }  // namespace
 
@@ -294,8 +292,8 @@ std::vector<effective_grant> effective_access(const directory& d, std::string_vi
     // views point into the directory's membership sets, which outlive this call.
     std::unordered_map<std::string_view, std::string_view> parent;  // group -> the one below
     std::vector<std::string_view> todo;
-    for (const auto* g : sorted_groups_of(d, user_id))
-        if (parent.emplace(*g, std::string_view()).second) todo.push_back(*g);
+    for (const auto& g : sorted_groups_of(d, user_id))
+        if (parent.emplace(g, std::string_view()).second) todo.push_back(g);
     for (std::size_t next = 0; next < todo.size(); ++next) {
         const std::string_view g = todo[next];
         if (const auto* grants = access.group_grants(g)) {
@@ -305,8 +303,8 @@ std::vector<effective_grant> effective_access(const directory& d, std::string_vi
             std::reverse(why.path.begin(), why.path.end());
             for (const auto& gr : *grants) found[gr].push_back(why);
         }
-        for (const auto* p : sorted_groups_of(d, g))
-            if (parent.emplace(*p, g).second) todo.push_back(*p);
+        for (const auto& p : sorted_groups_of(d, g))
+            if (parent.emplace(p, g).second) todo.push_back(p);
     }
     out.reserve(found.size());
     for (auto& [g, reasons] : found) {

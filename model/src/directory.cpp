@@ -614,17 +614,6 @@ std::vector<const token_state*> directory::tokens() const {
 
 namespace {
 
-el::result<void> read_meta(const json& j, resource_state& r) {
-    auto c = el::parse_time(j.value("created", std::string()));
-    auto m = el::parse_time(j.value("last_modified", std::string()));
-    if (!c || !m || !j.contains("version")) return el::fail(el::errc::corrupt, "bad meta");
-    r.created = *c;
-    r.last_modified = *m;
-    r.version = j["version"].get<std::uint64_t>();
-    r.local = j.value("local", false);
-    return {};
-}
-
 // A user or group line of a snapshot, written as text: what json{{kind, {...}}}.dump() prints
 // (keys in order, compact, the same escaping) without building a tree per resource. A daemon's
 // snapshot child runs this over the whole directory, and the parent pays a copy-on-write fault
@@ -743,18 +732,20 @@ el::result<directory> directory::deserialize(std::string_view text) {
     };
     directory d;
     // A user or group line as append_resource_line writes it, read as canonical text: no tree
-    // for the line, none for the resource. False for anything else (another kind of line,
-    // LDAP-owned attributes, text that is not canonical), which the general path below reads
-    // and, if it must, rejects. At a million users this is most of a start-up from a snapshot.
+    // for the line, none for the resource. `other` for any other line and for text that is
+    // not canonical (the loop below canonicalises a user or group line through nlohmann and
+    // reads it here again); `malformed` for a user or group line that lacks what it needs.
+    enum class line_read { done, other, malformed };
     auto read_resource_line = [&d](std::string_view line_text) {
         const auto outer = json_text::canonical_members(line_text);
-        if (!outer || outer->size() != 1) return false;
+        if (!outer || outer->size() != 1) return line_read::other;
         const bool is_user = (*outer)[0].key == "user";
-        if (!is_user && (*outer)[0].key != "group") return false;
+        if (!is_user && (*outer)[0].key != "group") return line_read::other;
         const auto fields = json_text::canonical_members((*outer)[0].value);
-        if (!fields) return false;
+        if (!fields) return line_read::other;
         std::optional<std::string> id, created, modified, owner, resource, password_hash;
         std::optional<std::uint64_t> version;
+        std::string_view ldap_attributes;
         bool local = false;
         for (const auto& [key, value] : *fields) {
             if (key == "id") {
@@ -769,97 +760,86 @@ el::result<directory> directory::deserialize(std::string_view text) {
                 resource = json_text::string_value(value);
             } else if (key == "password_hash" && is_user) {
                 password_hash = json_text::string_value(value);
-                if (!password_hash) return false;
-            } else if (key == "local" && value == "true") {
-                local = true;
+                if (!password_hash) return line_read::malformed;
+            } else if (key == "ldap_attributes" && is_user) {
+                ldap_attributes = value;
+            } else if (key == "local") {
+                if (value != "true" && value != "false") return line_read::malformed;
+                local = value == "true";
             } else if (key == "version") {
                 std::uint64_t v = 0;
                 const auto [end, ec] =
                     std::from_chars(value.data(), value.data() + value.size(), v);
-                if (ec != std::errc() || end != value.data() + value.size()) return false;
+                if (ec != std::errc() || end != value.data() + value.size())
+                    return line_read::malformed;
                 version = v;
-            } else {
-                return false;
             }
         }
-        if (!id || !created || !modified || !owner || !resource || !version) return false;
-        const auto res = json_text::canonical_members(*resource);
-        if (!res) return false;
-        auto string_member = [&](std::string_view name) {
-            for (const auto& m : *res)
-                if (m.key == name) return json_text::string_value(m.value).value_or(std::string());
-            return std::string();
-        };
+        if (!id || !created || !modified || !owner || !resource || !version)
+            return line_read::malformed;
         auto c = el::parse_time(*created);
         auto m = el::parse_time(*modified);
-        if (!c || !m) return false;
+        if (!c || !m) return line_read::malformed;
+        // The resource's names: from its canonical text, or through a tree if it is not.
+        std::string name, external_id;
+        const char* name_key = is_user ? "userName" : "displayName";
+        if (const auto members = json_text::canonical_members(*resource)) {
+            for (const auto& mem : *members) {
+                if (mem.key == name_key)
+                    name = json_text::string_value(mem.value).value_or(std::string());
+                else if (mem.key == "externalId")
+                    external_id = json_text::string_value(mem.value).value_or(std::string());
+            }
+        } else {
+            const json tree = json::parse(*resource);
+            name = string_at(tree, name_key);
+            external_id = string_at(tree, "externalId");
+        }
         auto fill = [&](resource_state& r) {
             r.created = *c;
             r.last_modified = *m;
             r.version = *version;
             r.local = local;
             r.owner = d.intern_owner(*owner);
+            r.json = std::move(*resource);
         };
         if (is_user) {
             user_state u;
             fill(u);
-            u.user_name = string_member("userName");
-            u.external_id = string_member("externalId");
+            u.user_name = std::move(name);
+            u.external_id = std::move(external_id);
             u.password_hash = std::move(password_hash);
-            u.json = std::move(*resource);
+            if (!ldap_attributes.empty())
+                d.ldap_owned_[*id] = json::parse(ldap_attributes)
+                                         .get<std::map<std::string, std::vector<std::string>>>();
             d.index_user(*id, u);
             d.users_[*id] = std::move(u);
         } else {
             group_state g;
             fill(g);
-            g.display_name = string_member("displayName");
-            g.external_id = string_member("externalId");
-            g.json = std::move(*resource);
+            g.display_name = std::move(name);
+            g.external_id = std::move(external_id);
             d.index_group(*id, g);
             d.groups_[*id] = std::move(g);
             d.members_.try_emplace(*id);
         }
-        return true;
+        return line_read::done;
     };
     bool complete = false;
     try {
         while (!text.empty()) {
             const auto nl = text.find('\n');
             if (nl == std::string_view::npos) return bad("last line is not terminated");
-            if (read_resource_line(text.substr(0, nl))) {
-                text.remove_prefix(nl + 1);
-                continue;
-            }
-            const json line = json::parse(text.substr(0, nl));
+            const std::string_view line_text = text.substr(0, nl);
             text.remove_prefix(nl + 1);
-            if (auto it = line.find("user"); it != line.end()) {
-                user_state s;
-                if (auto r = read_meta(*it, s); !r) return bad("user line");
-                const std::string id = it->at("id");
-                s.json = it->at("resource").get<std::string>();
-                auto res = json::parse(s.json);
-                s.user_name = string_at(res, "userName");
-                s.external_id = string_at(res, "externalId");
-                if (it->contains("password_hash"))
-                    s.password_hash = (*it)["password_hash"].get<std::string>();
-                s.owner = d.intern_owner(it->at("owner").get<std::string>());
-                if (it->contains("ldap_attributes"))
-                    d.ldap_owned_[id] = (*it)["ldap_attributes"]
-                                            .get<std::map<std::string, std::vector<std::string>>>();
-                d.index_user(id, s);
-                d.users_[id] = std::move(s);
-            } else if (auto g = line.find("group"); g != line.end()) {
-                group_state s;
-                if (auto r = read_meta(*g, s); !r) return bad("group line");
-                const std::string id = g->at("id");
-                s.json = g->at("resource").get<std::string>();
-                auto res = json::parse(s.json);
-                s.display_name = string_at(res, "displayName");
-                s.external_id = string_at(res, "externalId");
-                s.owner = d.intern_owner(g->at("owner").get<std::string>());
-                d.index_group(id, s);
-                d.groups_[id] = std::move(s);
-                d.members_.try_emplace(id);
+            const auto read = read_resource_line(line_text);
+            if (read == line_read::done) continue;
+            if (read == line_read::malformed) return bad("user or group line");
+            const json line = json::parse(line_text);
+            if (line.contains("user") || line.contains("group")) {
+                // Not canonical text: read as what a tree prints.
+                if (read_resource_line(line.dump()) != line_read::done)
+                    return bad("user or group line");
             } else if (auto m = line.find("members"); m != line.end()) {
                 const std::string id = m->at("group");
                 for (const auto& pair : m->at("list"))
