@@ -32,6 +32,7 @@
 #include "scimsync/eventlog/event.hpp"
 #include "scimsync/eventlog/types.hpp"
 #include "scimsync/model/access.hpp"
+#include "scimsync/model/probe_map.hpp"
 #include "scimsync/model/sharded_map.hpp"
 
 namespace scimsync::model {
@@ -81,13 +82,14 @@ struct string_hash {
 };
 template <class T>
 using string_map = std::unordered_map<std::string, T, string_hash, std::equal_to<>>;
-// The directory's indexes, which grow with the directory: sharded, so that no insert rehashes
-// a whole index (sharded_map.hpp).
+// The directory's indexes, which grow with the directory: open-addressing maps that reach an
+// absent key in one memory access (probe_map.hpp), sharded, so that no insert rehashes a whole
+// index (sharded_map.hpp).
 template <class T>
-using string_index = sharded_map<string_map<T>>;
+using string_index = sharded_map<probe_map<T>>;
 using string_multi_index = sharded_map<std::unordered_multimap<std::string, std::string>>;
 // A group's members: member id -> "User" or "Group".
-using member_map = sharded_map<std::unordered_map<std::string, std::string>>;
+using member_map = sharded_map<probe_map<std::string>>;
 
 // The groups one member is in directly, sorted. Every member of any group has one, and most
 // are in a few groups: a sorted vector holds one group in one allocation of 32 bytes, where a

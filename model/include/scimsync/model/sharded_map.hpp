@@ -200,7 +200,9 @@ public:
     void reserve(size_type n) {
         if (n >= split_at) split();
         if (many_.empty()) return one_.reserve(n);
-        for (auto& m : many_) m.reserve(n / shard_count + n / shard_count / 8 + 16);
+        // Shard sizes spread by about their square root (150 entries at 23,000): a 32nd more
+        // is several times that, and keeps a probe_map shard within its power of two.
+        for (auto& m : many_) m.reserve(n / shard_count + n / shard_count / 32 + 64);
     }
 
     // Equal entries, whatever the shard layout (a map rebuilt from a snapshot may not have
@@ -232,10 +234,14 @@ private:
         if (!many_.empty()) return;
         many_ = std::vector<Map>(shard_count);
         for (auto& m : many_) m.reserve(one_.size() / shard_count + 16);
-        while (!one_.empty()) {
-            auto node = one_.extract(one_.begin());
+        auto move_node = [this](typename Map::node_type&& node) {
             const std::size_t s = shard_of(node.key());
             many_[s].insert(std::move(node));
+        };
+        if constexpr (requires { one_.drain(move_node); }) {
+            one_.drain(move_node);
+        } else {
+            while (!one_.empty()) move_node(one_.extract(one_.begin()));
         }
         Map().swap(one_);  // its bucket array too
     }
