@@ -268,7 +268,7 @@ public:
 
 private:
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-    static constexpr std::size_t min_capacity = 16;
+    static constexpr std::size_t min_capacity = 4;  // a small group's member list: 64 bytes
 
     static std::uint64_t hash_of(std::string_view key) { return hasher{}(key); }
     // The slot a hash starts probing at. sharded_map picks shards by the top bits of a

@@ -12,7 +12,8 @@
 // nothing for this; the split happens once, at `split_at` entries, moving that many nodes
 // (relinked, not copied), and is never undone.
 //
-// Behaves like the std::unordered_map (or multimap) it wraps, for what the directory uses:
+// Behaves like the map it wraps (a probe_map, or a std::unordered_map or multimap), for what
+// the directory uses:
 // find, contains, count, equal_range, operator[], try_emplace, emplace, erase, iteration (shard
 // by shard, each in its map's order: no order is promised, as with the map itself), size,
 // reserve, ==. Keys are strings.
