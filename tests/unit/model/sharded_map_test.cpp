@@ -4,15 +4,20 @@
 #include <string>
 #include <unordered_map>
 
+#include "scimsync/model/probe_map.hpp"
 #include "scimsync/model/sharded_map.hpp"
 
+using scimsync::model::probe_map;
 using scimsync::model::sharded_map;
 using map_t = sharded_map<std::unordered_map<std::string, int>>;
+// The directory's shards are probe maps; the sharding must work the same over both.
+using probe_t = sharded_map<probe_map<int>>;
 using multi_t = sharded_map<std::unordered_multimap<std::string, std::string>>;
 
 namespace {
 
-std::map<std::string, int> contents(const map_t& m) {
+template <class M>
+std::map<std::string, int> contents(const M& m) {
     std::map<std::string, int> out;
     for (const auto& [k, v] : m) out.emplace(k, v);
     return out;
@@ -20,9 +25,9 @@ std::map<std::string, int> contents(const map_t& m) {
 
 }  // namespace
 
-TEST_CASE("a sharded map agrees with std::unordered_map through its split and back down",
-          "[sharded_map]") {
-    map_t m;
+TEMPLATE_TEST_CASE("a sharded map agrees with std::unordered_map through its split and back down",
+                   "[sharded_map]", map_t, probe_t) {
+    TestType m;
     std::unordered_map<std::string, int> ref;
     std::mt19937 rng(7);
     const int keys = 3 * static_cast<int>(map_t::split_at);
@@ -69,9 +74,10 @@ TEST_CASE("a sharded map agrees with std::unordered_map through its split and ba
     REQUIRE_FALSE(m.contains("absent"));
 }
 
-TEST_CASE("erasing every entry while iterating visits each once, split or not", "[sharded_map]") {
-    for (const std::size_t n : {std::size_t{10}, 2 * map_t::split_at}) {
-        map_t m;
+TEMPLATE_TEST_CASE("erasing every entry while iterating visits each once, split or not",
+                   "[sharded_map]", map_t, probe_t) {
+    for (const std::size_t n : {std::size_t{10}, 2 * TestType::split_at}) {
+        TestType m;
         for (std::size_t i = 0; i < n; ++i) m["k" + std::to_string(i)] = static_cast<int>(i);
         std::size_t erased = 0;
         for (auto it = m.begin(); it != m.end();) {
