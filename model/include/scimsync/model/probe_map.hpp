@@ -5,9 +5,9 @@
 //
 // Why not std::unordered_map: at a million users every index lookup is a walk through memory
 // no cache holds, and on the virtual machines this runs on each such access costs about half
-// a microsecond (bench/README.md, "probe_map"). libstdc++'s map reaches a key through its
-// bucket, then the node *before* the bucket's first node, then the node, then the key's
-// characters, then the next node (to see where the bucket ends): four or five of those
+// a microsecond (bench/README.md, 2026-12-05 fourth session). libstdc++'s map reaches a key
+// through its bucket, then the node *before* the bucket's first node, then the node, then the
+// key's characters, then the next node (to see where the bucket ends): four or five of those
 // accesses per lookup, and three or four when the key is absent, which is every uniqueness
 // check and every insert of a new user. Here a lookup reads one slot array line (the hash and
 // the pointer), and follows the pointer only when the full 64-bit hash matches: one access for
@@ -168,7 +168,9 @@ public:
     }
 
     iterator begin() { return iterator(slots_.data(), slots_.data() + slots_.size()); }
-    iterator end() { return iterator(slots_.data() + slots_.size(), slots_.data() + slots_.size()); }
+    iterator end() {
+        return iterator(slots_.data() + slots_.size(), slots_.data() + slots_.size());
+    }
     const_iterator begin() const {
         return const_iterator(slots_.data(), slots_.data() + slots_.size());
     }
