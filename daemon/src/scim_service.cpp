@@ -512,14 +512,17 @@ struct scim_service::impl {
                 add_expect(events[i], i == 0 ? *expect : json{{"with_previous", true}});
         }
         const auto submitted = std::chrono::steady_clock::now();
+        // The log calls its handler once, so the handler hands `done` on rather than copying it
+        // (three std::functions and what they hold).
         log.async_append(std::move(events), [this, done = std::move(done),
-                                             submitted](el::result<el::append_result> r) {
+                                             submitted](el::result<el::append_result> r) mutable {
             if (opt.on_append)
                 opt.on_append(
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted)
                         .count());
             if (!r) return done(outcome{std::move(r), {}});
-            when_applied(r->last.value, [this, done, r]() mutable {
+            const std::uint64_t last = r->last.value;
+            when_applied(last, [this, done = std::move(done), r = std::move(r)]() mutable {
                 model::directory::void_verdict verdict;
                 if (!single_writer)
                     if (auto v = read.void_in(r->first.value, r->last.value)) verdict = *v;

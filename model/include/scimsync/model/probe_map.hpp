@@ -26,7 +26,7 @@
 // nodes, and drain (every node out at once, for sharded_map's split). Lookups take anything
 // convertible to std::string_view, so a view never allocates a key.
 
-#include <bit>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -275,24 +275,26 @@ private:
     static std::uint64_t hash_of(std::string_view key) { return hasher{}(key); }
     // The slot a hash starts probing at. sharded_map picks shards by the top bits of a
     // multiplication of the same hash, so this mixes differently and takes the low bits.
+    // Any capacity (below 2^32 slots): the top 32 bits of the mixed hash scaled to it.
     std::size_t home(std::uint64_t h) const {
         h ^= h >> 31;
         h *= 0xD6E8FEB86659FD93ULL;
         h ^= h >> 32;
-        return static_cast<std::size_t>(h) & (slots_.size() - 1);
+        return static_cast<std::size_t>(((h >> 32) * slots_.size()) >> 32);
     }
+    std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+    std::size_t previous(std::size_t i) const { return (i == 0 ? slots_.size() : i) - 1; }
     // At most three quarters of the slots hold entries or markers.
     static bool fits(std::size_t used, std::size_t capacity) { return used * 4 <= capacity * 3; }
+    // The fewest slots that hold `n` (the capacity is not a power of two: reserve asks for
+    // exactly what it names, and sharded_map staggers its shards' sizes with it).
     static std::size_t capacity_for(std::size_t n) {
-        std::size_t c = min_capacity;
-        while (!fits(n, c)) c *= 2;
-        return c;
+        return std::max(min_capacity, (n * 4 + 2) / 3);
     }
 
     std::size_t find_index(std::string_view key, std::uint64_t h) const {
         if (size_ == 0) return npos;
-        const std::size_t mask = slots_.size() - 1;
-        for (std::size_t i = home(h);; i = (i + 1) & mask) {
+        for (std::size_t i = home(h);; i = next(i)) {
             const slot& s = slots_[i];
             if (s.entry == nullptr) {
                 if (s.hash == 0) return npos;
@@ -304,9 +306,8 @@ private:
     // Puts an entry known to be absent at the first free slot of its probe sequence; the map
     // has room.
     std::size_t place(std::uint64_t h, value_type* e) {
-        const std::size_t mask = slots_.size() - 1;
         std::size_t i = home(h);
-        while (slots_[i].entry != nullptr) i = (i + 1) & mask;
+        while (slots_[i].entry != nullptr) i = next(i);
         if (slots_[i].hash == 1) --erased_;
         slots_[i] = slot{h, e};
         ++size_;
@@ -315,7 +316,10 @@ private:
     void make_room() {
         if (fits(size_ + erased_ + 1, slots_.size())) return;
         // Markers alone filling the array: the same capacity, rebuilt without them.
-        rehash(fits(size_ + 1, slots_.size() / 2) ? slots_.size() : capacity_for(size_ + 1));
+        // Otherwise twice the slots.
+        rehash(fits(size_ + 1, slots_.size() / 2)
+                   ? slots_.size()
+                   : std::max(capacity_for(size_ + 1), 2 * slots_.size()));
     }
     void rehash(std::size_t capacity) {
         std::vector<slot> old(capacity);
@@ -328,16 +332,15 @@ private:
     // Slot `i` no longer holds its entry: it becomes a marker, or empty when no probe sequence
     // can pass it (the next slot is empty), and so do the markers just before it.
     void vacate(std::size_t i) {
-        const std::size_t mask = slots_.size() - 1;
         --size_;
-        if (slots_[(i + 1) & mask].entry != nullptr || slots_[(i + 1) & mask].hash != 0) {
+        if (const slot& after = slots_[next(i)]; after.entry != nullptr || after.hash != 0) {
             slots_[i] = slot{1, nullptr};
             ++erased_;
             return;
         }
         slots_[i] = slot{};
-        for (std::size_t j = (i - 1) & mask; slots_[j].entry == nullptr && slots_[j].hash == 1;
-             j = (j - 1) & mask) {
+        for (std::size_t j = previous(i); slots_[j].entry == nullptr && slots_[j].hash == 1;
+             j = previous(j)) {
             slots_[j] = slot{};
             --erased_;
         }
@@ -352,7 +355,7 @@ private:
         for (auto& s : slots_) delete s.entry;
     }
 
-    std::vector<slot> slots_;  // a power of two of them, or none
+    std::vector<slot> slots_;  // at least min_capacity of them, or none
     size_type size_ = 0;       // entries
     size_type erased_ = 0;     // markers
 };

@@ -202,8 +202,9 @@ public:
         if (n >= split_at) split();
         if (many_.empty()) return one_.reserve(n);
         // Shard sizes spread by about their square root (150 entries at 23,000): a 32nd more
-        // is several times that, and keeps a probe_map shard within its power of two.
-        for (auto& m : many_) m.reserve(n / shard_count + n / shard_count / 32 + 64);
+        // is several times that.
+        for (std::size_t s = 0; s < shard_count; ++s)
+            many_[s].reserve(staggered(n / shard_count + n / shard_count / 32 + 64, s));
     }
 
     // Equal entries, whatever the shard layout (a map rebuilt from a snapshot may not have
@@ -227,6 +228,14 @@ private:
         const std::uint64_t h = std::hash<std::string_view>{}(key);
         return static_cast<std::size_t>((h * 0x9E3779B97F4A7C15ULL) >> (64 - shard_bits));
     }
+    // Room for `per_shard` entries in the first shard and up to half as much again in the last.
+    // The shards fill at the same pace, so equal shards would reach their thresholds at about
+    // the same size of the whole map and all grow (allocate, first-touch and fill a new array)
+    // within a few thousand inserts; staggered, they grow one at a time over the first half of the
+    // way to the next doubling, and stay staggered, each doubling its own size.
+    static std::size_t staggered(std::size_t per_shard, std::size_t shard) {
+        return per_shard + per_shard * shard / (2 * shard_count);
+    }
     void grow() {
         if (size_ >= split_at && many_.empty()) split();
     }
@@ -234,7 +243,8 @@ private:
     void split() {
         if (!many_.empty()) return;
         many_ = std::vector<Map>(shard_count);
-        for (auto& m : many_) m.reserve(one_.size() / shard_count + 16);
+        for (std::size_t s = 0; s < shard_count; ++s)
+            many_[s].reserve(staggered(one_.size() / shard_count + 16, s));
         auto move_node = [this](typename Map::node_type&& node) {
             const std::size_t s = shard_of(node.key());
             many_[s].insert(std::move(node));
