@@ -74,14 +74,6 @@ struct token_state {
     std::string scope = "scim";  // "scim" (identity providers) or "admin" (the admin API)
 };
 
-// Hashes std::string keys and std::string_view probes alike, so lookups by a view allocate
-// nothing (ids are 36-character UUIDs, past the small-string buffer).
-struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-template <class T>
-using string_map = std::unordered_map<std::string, T, string_hash, std::equal_to<>>;
 // The directory's indexes, which grow with the directory: open-addressing maps that reach an
 // absent key in one memory access (probe_map.hpp), sharded, so that no insert rehashes a whole
 // index (sharded_map.hpp).
