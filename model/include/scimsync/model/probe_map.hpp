@@ -167,25 +167,16 @@ public:
         std::swap(erased_, o.erased_);
     }
 
-    iterator begin() { return iterator(slots_.data(), slots_.data() + slots_.size()); }
-    iterator end() {
-        return iterator(slots_.data() + slots_.size(), slots_.data() + slots_.size());
-    }
-    const_iterator begin() const {
-        return const_iterator(slots_.data(), slots_.data() + slots_.size());
-    }
-    const_iterator end() const {
-        return const_iterator(slots_.data() + slots_.size(), slots_.data() + slots_.size());
-    }
+    iterator begin() { return from<iterator>(this, 0); }
+    iterator end() { return from<iterator>(this, slots_.size()); }
+    const_iterator begin() const { return from<const_iterator>(this, 0); }
+    const_iterator end() const { return from<const_iterator>(this, slots_.size()); }
 
     size_type size() const { return size_; }
     bool empty() const { return size_ == 0; }
 
-    iterator find(std::string_view key) { return at_index(find_index(key, hash_of(key))); }
-    const_iterator find(std::string_view key) const {
-        const std::size_t i = find_index(key, hash_of(key));
-        return i == npos ? end() : const_iterator(slots_.data() + i, slots_.data() + slots_.size());
-    }
+    iterator find(std::string_view key) { return found<iterator>(this, key); }
+    const_iterator find(std::string_view key) const { return found<const_iterator>(this, key); }
     bool contains(std::string_view key) const { return find_index(key, hash_of(key)) != npos; }
     size_type count(std::string_view key) const { return contains(key) ? 1 : 0; }
     std::pair<const_iterator, const_iterator> equal_range(std::string_view key) const {
@@ -200,11 +191,12 @@ public:
     template <class... Args>
     std::pair<iterator, bool> try_emplace(const key_type& key, Args&&... args) {
         const std::uint64_t h = hash_of(key);
-        if (const std::size_t i = find_index(key, h); i != npos) return {at_index(i), false};
+        if (const std::size_t i = find_index(key, h); i != npos)
+            return {from<iterator>(this, i), false};
         make_room();
         auto* e = new value_type(std::piecewise_construct, std::forward_as_tuple(key),
                                  std::forward_as_tuple(std::forward<Args>(args)...));
-        return {at_index(place(h, e)), true};
+        return {from<iterator>(this, place(h, e)), true};
     }
 
     // Inserts the node's entry unless its key is present, in which case the node keeps it.
@@ -243,16 +235,14 @@ public:
 
     iterator erase(const_iterator pos) {
         const std::size_t i = index_of(pos);
-        delete slots_[i].entry;
-        vacate(i);
-        return iterator(slots_.data() + i, slots_.data() + slots_.size());
+        remove(i);
+        return from<iterator>(this, i);
     }
     iterator erase(iterator pos) { return erase(const_iterator(pos)); }
     size_type erase(std::string_view key) {
         const std::size_t i = find_index(key, hash_of(key));
         if (i == npos) return 0;
-        delete slots_[i].entry;
-        vacate(i);
+        remove(i);
         return 1;
     }
 
@@ -345,8 +335,19 @@ private:
             --erased_;
         }
     }
-    iterator at_index(std::size_t i) {
-        return i == npos ? end() : iterator(slots_.data() + i, slots_.data() + slots_.size());
+    void remove(std::size_t i) {
+        delete slots_[i].entry;
+        vacate(i);
+    }
+    // The first entry at or after slot `i` (the end when there is none).
+    template <class It, class Self>
+    static It from(Self* self, std::size_t i) {
+        return It(self->slots_.data() + i, self->slots_.data() + self->slots_.size());
+    }
+    template <class It, class Self>
+    static It found(Self* self, std::string_view key) {
+        const std::size_t i = self->find_index(key, hash_of(key));
+        return from<It>(self, i == npos ? self->slots_.size() : i);
     }
     std::size_t index_of(const_iterator pos) const {
         return static_cast<std::size_t>(pos.at_ - slots_.data());
